@@ -1,0 +1,135 @@
+// Frame encoding (RFC 6455 §5.2) and masking (§5.3). Server frames are never masked; client frames are
+// masked with a fresh key from a CSPRNG for each frame.
+import { randomFillSync } from 'node:crypto';
+
+/** Payloads up to this size are copied behind their header into one buffer; larger ones stay separate. */
+const COPY_PAYLOAD_MAX_BYTES = 4096;
+
+export function headerLength(payloadLength: number, masked: boolean): number {
+  const lengthBytes = payloadLength < 126 ? 2 : payloadLength < 65536 ? 4 : 10;
+  return masked ? lengthBytes + 4 : lengthBytes;
+}
+
+/** Writes the header into `target` at `offset`; returns the offset after it (before any mask key). */
+function writeHeader(target: Buffer, offset: number, fin: boolean, rsv1: boolean, opcode: number, payloadLength: number, masked: boolean): number {
+  target[offset] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
+  const maskBit = masked ? 0x80 : 0;
+  if (payloadLength < 126) {
+    target[offset + 1] = maskBit | payloadLength;
+    return offset + 2;
+  }
+  if (payloadLength < 65536) {
+    target[offset + 1] = maskBit | 126;
+    target.writeUInt16BE(payloadLength, offset + 2);
+    return offset + 4;
+  }
+  target[offset + 1] = maskBit | 127;
+  // RFC 6455 §5.2: the most significant bit of the 64-bit length MUST be 0; lengths here are < 2^53.
+  target.writeUInt32BE(Math.floor(payloadLength / 0x100000000), offset + 2);
+  target.writeUInt32BE(payloadLength >>> 0, offset + 6);
+  return offset + 10;
+}
+
+export interface FrameOptions {
+  fin?: boolean;
+  rsv1?: boolean;
+}
+
+/**
+ * Encodes an unmasked (server) frame. Returns one buffer for small payloads (header and payload copied
+ * together, which the write batcher likes) and `[header, payload]` for large ones, so a large payload is
+ * never copied just to put a header in front of it.
+ */
+export function encodeServerFrame(opcode: number, payload: Uint8Array, options?: FrameOptions): Buffer[] {
+  const fin = options?.fin ?? true;
+  const rsv1 = options?.rsv1 ?? false;
+  const length = payload.length;
+  const headerBytes = headerLength(length, false);
+  if (length <= COPY_PAYLOAD_MAX_BYTES) {
+    const frame = Buffer.allocUnsafe(headerBytes + length);
+    const payloadOffset = writeHeader(frame, 0, fin, rsv1, opcode, length, false);
+    frame.set(payload, payloadOffset);
+    return [frame];
+  }
+  const header = Buffer.allocUnsafe(headerBytes);
+  writeHeader(header, 0, fin, rsv1, opcode, length, false);
+  return [header, Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.length)];
+}
+
+/** Encodes a text frame straight from a string: one allocation, no intermediate payload buffer. */
+export function encodeServerTextFrame(text: string, options?: FrameOptions): Buffer[] {
+  const length = Buffer.byteLength(text);
+  if (length > COPY_PAYLOAD_MAX_BYTES) return encodeServerFrame(0x1, Buffer.from(text), options);
+  const frame = Buffer.allocUnsafe(headerLength(length, false) + length);
+  const payloadOffset = writeHeader(frame, 0, options?.fin ?? true, options?.rsv1 ?? false, 0x1, length, false);
+  frame.write(text, payloadOffset);
+  return [frame];
+}
+
+// Random mask keys come from a pool refilled in one call, since randomFillSync per frame is a syscall-sized cost.
+const maskPool = Buffer.allocUnsafe(4096);
+let maskPoolOffset = maskPool.length;
+
+function nextMaskKey(target: Buffer, offset: number): void {
+  if (maskPoolOffset + 4 > maskPool.length) {
+    randomFillSync(maskPool);
+    maskPoolOffset = 0;
+  }
+  maskPool.copy(target, offset, maskPoolOffset, maskPoolOffset + 4);
+  maskPoolOffset += 4;
+}
+
+/** Encodes a masked (client) frame with a fresh random key: header, key and masked payload in one buffer. */
+export function encodeClientFrame(opcode: number, payload: Uint8Array, options?: FrameOptions): Buffer {
+  const length = payload.length;
+  const frame = Buffer.allocUnsafe(headerLength(length, true) + length);
+  const keyOffset = writeHeader(frame, 0, options?.fin ?? true, options?.rsv1 ?? false, opcode, length, true);
+  nextMaskKey(frame, keyOffset);
+  const payloadOffset = keyOffset + 4;
+  frame.set(payload, payloadOffset);
+  applyMask(frame.subarray(payloadOffset), frame, keyOffset, 0);
+  return frame;
+}
+
+/**
+ * XORs `data` in place with the 4-byte key at `key[keyOffset..+4]`, starting at key position `keyPhase`
+ * (0-3; non-zero when a payload is unmasked piece by piece). Works a 32-bit word at a time over the aligned
+ * middle of the buffer.
+ */
+export function applyMask(data: Uint8Array, key: Uint8Array, keyOffset: number, keyPhase: number): void {
+  const length = data.length;
+  const k0 = key[keyOffset]!, k1 = key[keyOffset + 1]!, k2 = key[keyOffset + 2]!, k3 = key[keyOffset + 3]!;
+  let i = 0;
+  if (length >= 32) {
+    // Bytes until the absolute address is 4-aligned, so a Uint32Array view can cover the middle.
+    const misalign = (4 - (data.byteOffset & 3)) & 3;
+    for (; i < misalign; i++) data[i]! ^= maskByte(k0, k1, k2, k3, keyPhase + i);
+    const phase = (keyPhase + i) & 3;
+    const word = wordKey(k0, k1, k2, k3, phase);
+    const words = (length - i) >>> 2;
+    const view = new Uint32Array(data.buffer, data.byteOffset + i, words);
+    for (let w = 0; w < words; w++) view[w]! ^= word;
+    i += words * 4;
+  }
+  for (; i < length; i++) data[i]! ^= maskByte(k0, k1, k2, k3, keyPhase + i);
+}
+
+function maskByte(k0: number, k1: number, k2: number, k3: number, position: number): number {
+  switch (position & 3) {
+    case 0: return k0;
+    case 1: return k1;
+    case 2: return k2;
+    default: return k3;
+  }
+}
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The key as a 32-bit word in platform byte order, starting at key byte `phase`. */
+function wordKey(k0: number, k1: number, k2: number, k3: number, phase: number): number {
+  const b0 = maskByte(k0, k1, k2, k3, phase);
+  const b1 = maskByte(k0, k1, k2, k3, phase + 1);
+  const b2 = maskByte(k0, k1, k2, k3, phase + 2);
+  const b3 = maskByte(k0, k1, k2, k3, phase + 3);
+  return littleEndian ? (b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)) >>> 0 : ((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) >>> 0;
+}

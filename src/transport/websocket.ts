@@ -1,0 +1,364 @@
+// A WebSocket over a stream socket: feeds received bytes to the sans-I/O Connection, calls the application's
+// handlers directly, writes each tick's outgoing frames in one batch, and keeps time through a shared sweep
+// (keep-alive pings, idle timeout, close deadline).
+import type { Socket } from 'node:net';
+import type { ProtocolError } from '../errors.js';
+import { CloseCode, ReadyState } from '../protocol/constants.js';
+import { Connection, type ProtocolEvents } from '../protocol/connection.js';
+import type { Role } from '../protocol/constants.js';
+import type { TimerSweep, Sweepable } from './timers.js';
+import type { TopicBroker } from '../pubsub/broker.js';
+
+export interface WebSocketHandlers<Data = unknown> {
+  open?(ws: WebSocket<Data>): void;
+  message?(ws: WebSocket<Data>, data: Buffer, isBinary: boolean): void;
+  /** The socket's buffer emptied after send() reported backpressure. */
+  drain?(ws: WebSocket<Data>): void;
+  close?(ws: WebSocket<Data>, code: number, reason: string, wasClean: boolean): void;
+  ping?(ws: WebSocket<Data>, data: Buffer): void;
+  pong?(ws: WebSocket<Data>, data: Buffer): void;
+  /** A protocol violation by the peer or a socket error; `close` follows. */
+  error?(ws: WebSocket<Data>, error: Error): void;
+}
+
+/** Per-route settings, shared by reference between that route's connections. */
+export interface WebSocketPolicy {
+  maxFrameBytes: number;
+  maxMessageBytes: number;
+  /** Send a ping after this long without hearing from the peer; fail if the next interval passes in silence. 0 = off. */
+  pingIntervalMs: number;
+  /** Close with 1001 after this long without a data message either way. 0 = off. */
+  idleTimeoutMs: number;
+  /** Drop the transport this long after the closing handshake started if the peer has not finished it. */
+  closeTimeoutMs: number;
+  /** send() returns false once this many bytes wait to be written. */
+  backpressureBytes: number;
+}
+
+export interface WebSocketInit<Data> {
+  socket: Socket;
+  role: Role;
+  policy: WebSocketPolicy;
+  handlers: WebSocketHandlers<Data>;
+  sweep: TimerSweep;
+  protocol: string;
+  url: string;
+  data: Data;
+  /** Where subscribe()/unsubscribe() register; without one, topics are unavailable. */
+  broker?: TopicBroker<WebSocket<any>>;
+}
+
+/** Outgoing frames adding up to at most this are copied into one buffer and written with one call. */
+const COALESCE_MAX_BYTES = 64 * 1024;
+
+export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
+  /** Application data attached at upgrade time (the route's `upgrade` hook, or undefined). */
+  data: Data;
+  readonly protocol: string;
+  readonly url: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Round-trip time of the last answered keep-alive ping, or -1 before the first. */
+  latencyMs = -1;
+
+  readonly #socket: Socket;
+  readonly #connection: Connection;
+  readonly #handlers: WebSocketHandlers<Data>;
+  readonly #policy: WebSocketPolicy;
+  readonly #sweep: TimerSweep;
+  readonly #broker: TopicBroker<WebSocket<any>> | undefined;
+  /** Topics this connection is subscribed to; allocated on the first subscribe. */
+  #topics: Set<string> | undefined;
+  #receiving = false;
+  #flushScheduled = false;
+  #awaitingDrain = false;
+  #transportEnded = false;
+  #socketClosed = false;
+  /** Set when anything arrives from the peer; the keep-alive check clears it. */
+  #heardFromPeer = true;
+  #pingSentAtMs = 0;
+  #nextPingAtMs: number;
+  #lastMessageAtMs: number;
+  #closeDeadlineMs = 0;
+
+  constructor(init: WebSocketInit<Data>) {
+    const { socket, policy } = init;
+    this.#socket = socket;
+    this.#policy = policy;
+    this.#handlers = init.handlers;
+    this.#sweep = init.sweep;
+    this.#broker = init.broker;
+    this.data = init.data;
+    this.protocol = init.protocol;
+    this.url = init.url;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    this.#connection = new Connection(init.role, this, { maxFrameBytes: policy.maxFrameBytes, maxMessageBytes: policy.maxMessageBytes });
+    const now = init.sweep.nowMs;
+    this.#nextPingAtMs = now + policy.pingIntervalMs;
+    this.#lastMessageAtMs = now;
+
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('drain', () => this.#onDrain());
+    socket.on('error', (error: NodeJS.ErrnoException) => this.#onSocketError(error));
+    socket.on('close', () => this.#onSocketClose());
+    init.sweep.add(this);
+  }
+
+  /** Starts delivery: calls `open`, then feeds bytes that arrived together with the handshake. */
+  start(head?: Buffer): void {
+    this.#handlers.open?.(this);
+    if (head !== undefined && head.length > 0) this.#onData(head);
+    else if (this.#connection.outgoingBytes > 0) this.#scheduleFlush();
+  }
+
+  get readyState(): ReadyState {
+    return this.#socketClosed ? ReadyState.Closed : this.#connection.readyState;
+  }
+
+  /** Bytes accepted by send() and not yet handed to the kernel. */
+  get bufferedAmount(): number {
+    return this.#connection.outgoingBytes + this.#socket.writableLength;
+  }
+
+  /**
+   * Queues a message: a string goes as text, anything else as binary, unless `isBinary` says otherwise
+   * (bytes sent as text must be UTF-8). Returns false when the message was not sent because the
+   * connection is closing, or when it was queued but the buffer is over the backpressure limit: wait for
+   * `drain` before sending more.
+   */
+  send(data: string | Buffer | Uint8Array | ArrayBuffer, isBinary: boolean = typeof data !== 'string'): boolean {
+    const connection = this.#connection;
+    let queued: boolean;
+    if (typeof data === 'string') queued = isBinary ? connection.send(Buffer.from(data), true) : connection.sendText(data);
+    else queued = connection.send(data instanceof ArrayBuffer ? new Uint8Array(data) : data, isBinary);
+    if (!queued) return false;
+    this.#lastMessageAtMs = this.#sweep.nowMs;
+    this.#scheduleFlush();
+    return this.#checkBackpressure();
+  }
+
+  /** Queues frames encoded once for many connections (publish). */
+  sendEncoded(frames: readonly Buffer[]): boolean {
+    if (!this.#connection.sendEncoded(frames)) return false;
+    this.#lastMessageAtMs = this.#sweep.nowMs;
+    this.#scheduleFlush();
+    return this.#checkBackpressure();
+  }
+
+  ping(data: string | Uint8Array = Buffer.alloc(0)): boolean {
+    const sent = this.#connection.ping(typeof data === 'string' ? Buffer.from(data) : data);
+    if (sent) this.#scheduleFlush();
+    return sent;
+  }
+
+  /** Starts the closing handshake. Throws RangeError for a code or reason that may not be sent. */
+  close(code: number = CloseCode.Normal, reason = ''): void {
+    this.#connection.close(code, reason);
+    this.#scheduleFlush();
+  }
+
+  subscribe(topic: string): boolean {
+    if (this.#broker === undefined) throw new TypeError('this WebSocket has no topic broker (client connections cannot subscribe)');
+    if (this.#socketClosed) return false;
+    (this.#topics ??= new Set()).add(topic);
+    return this.#broker.subscribe(topic, this);
+  }
+
+  unsubscribe(topic: string): boolean {
+    this.#topics?.delete(topic);
+    return this.#broker?.unsubscribe(topic, this) ?? false;
+  }
+
+  isSubscribed(topic: string): boolean {
+    return this.#topics?.has(topic) ?? false;
+  }
+
+  get topics(): readonly string[] {
+    return this.#topics === undefined ? [] : [...this.#topics];
+  }
+
+  /** Drops the connection at once, without a closing handshake (the peer sees 1006). */
+  terminate(): void {
+    this.#socket.destroy();
+  }
+
+  // ---- ProtocolEvents (called by the Connection; not for applications) ----
+
+  onMessage(data: Buffer, isBinary: boolean): void {
+    this.#lastMessageAtMs = this.#sweep.nowMs;
+    this.#handlers.message?.(this, data, isBinary);
+  }
+
+  onPing(data: Buffer): void {
+    this.#handlers.ping?.(this, data);
+  }
+
+  onPong(data: Buffer): void {
+    if (this.#pingSentAtMs !== 0) {
+      this.latencyMs = Date.now() - this.#pingSentAtMs;
+      this.#pingSentAtMs = 0;
+    }
+    this.#handlers.pong?.(this, data);
+  }
+
+  onCloseFrame(): void {
+    // Reported through `close` once the transport is gone, with wasClean known.
+  }
+
+  onProtocolError(error: ProtocolError): void {
+    this.#handlers.error?.(this, error);
+  }
+
+  // ---- Sweepable ----
+
+  sweep(nowMs: number): void {
+    const connection = this.#connection;
+    if (connection.closeExpected()) {
+      if (this.#closeDeadlineMs === 0) this.#closeDeadlineMs = nowMs + this.#policy.closeTimeoutMs;
+      else if (nowMs >= this.#closeDeadlineMs) this.#socket.destroy();
+      return;
+    }
+    const policy = this.#policy;
+    if (policy.idleTimeoutMs > 0 && nowMs - this.#lastMessageAtMs >= policy.idleTimeoutMs) {
+      connection.close(CloseCode.GoingAway, 'idle timeout');
+      this.#flush();
+      return;
+    }
+    if (policy.pingIntervalMs > 0 && nowMs >= this.#nextPingAtMs) {
+      this.#nextPingAtMs = nowMs + policy.pingIntervalMs;
+      if (this.#heardFromPeer) {
+        this.#heardFromPeer = false;
+      } else if (this.#pingSentAtMs !== 0) {
+        // A whole interval passed after our ping without a byte from the peer.
+        connection.fail(CloseCode.InternalError, 'keepalive ping timeout');
+        this.#flush();
+        return;
+      }
+      if (this.#pingSentAtMs === 0) {
+        this.#pingSentAtMs = Date.now();
+        connection.ping();
+        this.#flush();
+      }
+    }
+  }
+
+  // ---- I/O ----
+
+  #onData(chunk: Buffer): void {
+    this.#heardFromPeer = true;
+    this.#receiving = true;
+    try {
+      this.#connection.receiveData(chunk);
+    } catch (error) {
+      // Only an application handler can throw here (the core never does): report it, fail with 1011.
+      this.#connection.fail(CloseCode.InternalError, 'internal error');
+      this.#reportError(error);
+    } finally {
+      this.#receiving = false;
+    }
+    this.#flush();
+  }
+
+  #onEnd(): void {
+    this.#connection.receiveEof();
+    this.#flush();
+    if (!this.#transportEnded) {
+      this.#transportEnded = true;
+      this.#socket.end();
+    }
+  }
+
+  #onDrain(): void {
+    if (!this.#awaitingDrain) return;
+    this.#awaitingDrain = false;
+    this.#handlers.drain?.(this);
+  }
+
+  #onSocketError(error: NodeJS.ErrnoException): void {
+    // A peer that resets or vanishes is ordinary on the internet; `close` reports it as 1006.
+    if (error.code === 'ECONNRESET' || error.code === 'EPIPE') return;
+    this.#reportError(error);
+  }
+
+  #onSocketClose(): void {
+    this.#socketClosed = true;
+    this.#sweep.delete(this);
+    if (this.#topics !== undefined) {
+      for (const topic of this.#topics) this.#broker?.unsubscribe(topic, this);
+      this.#topics = undefined;
+    }
+    this.#connection.receiveEof();
+    const { code, reason, wasClean } = this.#connection.closeInfo();
+    this.#handlers.close?.(this, code, reason, wasClean);
+  }
+
+  #reportError(error: unknown): void {
+    const handler = this.#handlers.error;
+    if (handler === undefined) return;
+    try {
+      handler(this, error instanceof Error ? error : new Error(String(error)));
+    } catch {
+      // An error handler that throws has nowhere left to report to; the connection is closing anyway.
+    }
+  }
+
+  #scheduleFlush(): void {
+    if (this.#receiving || this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    process.nextTick(flushLater, this);
+  }
+
+  /** @internal Writes what the connection queued, then follows its lead on closing the transport. */
+  flushNow(): void {
+    this.#flushScheduled = false;
+    this.#flush();
+  }
+
+  #flush(): void {
+    const connection = this.#connection;
+    if (connection.outgoingBytes > 0) {
+      const chunks = connection.takeOutgoing();
+      if (!this.#transportEnded && !this.#socket.destroyed) this.#write(chunks);
+    }
+    if (connection.shouldCloseTransport() && !this.#transportEnded) {
+      this.#transportEnded = true;
+      this.#socket.end();
+    }
+    if (this.#closeDeadlineMs === 0 && connection.closeExpected() && !this.#socketClosed) {
+      this.#closeDeadlineMs = this.#sweep.nowMs + this.#policy.closeTimeoutMs;
+    }
+  }
+
+  #write(chunks: Buffer[]): void {
+    const socket = this.#socket;
+    let belowHighWater: boolean;
+    if (chunks.length === 1) {
+      belowHighWater = socket.write(chunks[0]!);
+    } else {
+      let totalBytes = 0;
+      for (const chunk of chunks) totalBytes += chunk.length;
+      if (totalBytes <= COALESCE_MAX_BYTES) {
+        belowHighWater = socket.write(Buffer.concat(chunks, totalBytes));
+      } else {
+        socket.cork();
+        belowHighWater = true;
+        for (const chunk of chunks) belowHighWater = socket.write(chunk);
+        socket.uncork();
+      }
+    }
+    if (!belowHighWater) this.#awaitingDrain = true;
+  }
+
+  #checkBackpressure(): boolean {
+    if (this.bufferedAmount <= this.#policy.backpressureBytes) return true;
+    this.#awaitingDrain = true;
+    return false;
+  }
+}
+
+function flushLater(ws: WebSocket<unknown>): void {
+  ws.flushNow();
+}
