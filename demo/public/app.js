@@ -266,3 +266,39 @@ echoBinary.addEventListener('click', () => {
   awaitingEcho.push(bytes.buffer);
   appendLog(echoLog, [['meta', '→ binary 16 B'], ['mono', toHex(bytes.buffer)]]);
 });
+
+// ---- live readings (/sensors): the server publishes one JSON reading a second to every subscriber ----
+
+const sensorsValue = document.getElementById('sensors-value');
+const sensorsAt = document.getElementById('sensors-at');
+const sensorsLine = document.getElementById('sensors-line');
+const recentReadings = [];
+const chartPoints = 60;
+
+function showReading(data) {
+  if (typeof data !== 'string') return;
+  let reading;
+  try {
+    reading = JSON.parse(data);
+  } catch {
+    return;
+  }
+  if (typeof reading?.celsius !== 'number') return;
+  sensorsValue.textContent = reading.celsius.toFixed(2);
+  sensorsAt.textContent = typeof reading.at === 'string' ? new Date(reading.at).toLocaleTimeString() : '';
+  recentReadings.push(reading.celsius);
+  if (recentReadings.length > chartPoints) recentReadings.shift();
+  const low = Math.min(...recentReadings);
+  const span = Math.max(0.5, Math.max(...recentReadings) - low);
+  sensorsLine.setAttribute('points', recentReadings
+    .map((value, i) => `${(i * 300) / (chartPoints - 1)},${58 - ((value - low) / span) * 56}`)
+    .join(' '));
+}
+
+setUpPanel({
+  path: '/sensors',
+  statusLine: document.getElementById('sensors-status'),
+  toggle: document.getElementById('sensors-toggle'),
+  controls: [],
+  onMessage: showReading,
+});
