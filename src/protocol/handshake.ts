@@ -60,8 +60,9 @@ export function acceptServerHandshake(request: HandshakeRequest, options: Server
   const version = singleValue(headers['sec-websocket-version']);
   if (version === undefined) return reject(400, 'ERR_HANDSHAKE_VERSION', 'Sec-WebSocket-Version header is missing');
   if (version !== '13') {
-    // RFC 6455 §4.2.2: answer an unsupported version with 426 and the versions we speak.
-    return reject(426, 'ERR_HANDSHAKE_VERSION', 'unsupported Sec-WebSocket-Version; this server speaks 13', [['Sec-WebSocket-Version', '13']]);
+    // RFC 6455 §4.2.2: answer an unsupported version with 426 and the versions we speak; RFC 7231 §6.5.15:
+    // a 426 MUST carry an Upgrade header.
+    return reject(426, 'ERR_HANDSHAKE_VERSION', 'unsupported Sec-WebSocket-Version; this server speaks 13', [['Upgrade', 'websocket'], ['Sec-WebSocket-Version', '13']]);
   }
   const key = singleValue(headers['sec-websocket-key']);
   if (key === undefined || !isValidClientKey(key)) {
