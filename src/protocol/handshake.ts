@@ -99,13 +99,15 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
 /** A plain-text error response to write on a socket that will not be upgraded. */
 export function rejection(status: number, message: string, extraHeaders: Array<[string, string]> = []): HandshakeResponse {
   const body = `${message}\n`;
+  // RFC 9110 §7.8: a response that sends Upgrade lists "upgrade" in Connection too.
+  const offersUpgrade = extraHeaders.some(([name]) => name.toLowerCase() === 'upgrade');
   return {
     status,
     statusText: STATUS_TEXT[status] ?? 'Error',
     headers: [
       ['Content-Type', 'text/plain; charset=utf-8'],
       ['Content-Length', String(Buffer.byteLength(body))],
-      ['Connection', 'close'],
+      ['Connection', offersUpgrade ? 'Upgrade, close' : 'close'],
       ...extraHeaders,
     ],
     body,
