@@ -94,42 +94,46 @@ export function encodeClientFrame(opcode: number, payload: Uint8Array, options?:
 /**
  * XORs `data` in place with the 4-byte key at `key[keyOffset..+4]`, starting at key position `keyPhase`
  * (0-3; non-zero when a payload is unmasked piece by piece). Works a 32-bit word at a time over the aligned
- * middle of the buffer.
+ * middle of large buffers, four bytes per step on small ones.
  */
 export function applyMask(data: Uint8Array, key: Uint8Array, keyOffset: number, keyPhase: number): void {
   const length = data.length;
-  const k0 = key[keyOffset]!, k1 = key[keyOffset + 1]!, k2 = key[keyOffset + 2]!, k3 = key[keyOffset + 3]!;
+  // The key rotated so that r0 applies to data[0].
+  const phase = keyPhase & 3;
+  const r0 = key[keyOffset + phase]!;
+  const r1 = key[keyOffset + ((phase + 1) & 3)]!;
+  const r2 = key[keyOffset + ((phase + 2) & 3)]!;
+  const r3 = key[keyOffset + ((phase + 3) & 3)]!;
   let i = 0;
-  if (length >= 32) {
-    // Bytes until the absolute address is 4-aligned, so a Uint32Array view can cover the middle.
+  if (length >= 64) {
+    // Bytes until the address is 4-aligned, so a Uint32Array view can cover the middle.
     const misalign = (4 - (data.byteOffset & 3)) & 3;
-    for (; i < misalign; i++) data[i]! ^= maskByte(k0, k1, k2, k3, keyPhase + i);
-    const phase = (keyPhase + i) & 3;
-    const word = wordKey(k0, k1, k2, k3, phase);
+    for (; i < misalign; i++) data[i]! ^= rotated(r0, r1, r2, r3, i);
+    const word = littleEndian
+      ? (rotated(r0, r1, r2, r3, i) | (rotated(r0, r1, r2, r3, i + 1) << 8) | (rotated(r0, r1, r2, r3, i + 2) << 16) | (rotated(r0, r1, r2, r3, i + 3) << 24)) >>> 0
+      : ((rotated(r0, r1, r2, r3, i) << 24) | (rotated(r0, r1, r2, r3, i + 1) << 16) | (rotated(r0, r1, r2, r3, i + 2) << 8) | rotated(r0, r1, r2, r3, i + 3)) >>> 0;
     const words = (length - i) >>> 2;
     const view = new Uint32Array(data.buffer, data.byteOffset + i, words);
     for (let w = 0; w < words; w++) view[w]! ^= word;
     i += words * 4;
+  } else {
+    for (; i + 3 < length; i += 4) {
+      data[i]! ^= r0;
+      data[i + 1]! ^= r1;
+      data[i + 2]! ^= r2;
+      data[i + 3]! ^= r3;
+    }
   }
-  for (; i < length; i++) data[i]! ^= maskByte(k0, k1, k2, k3, keyPhase + i);
+  for (; i < length; i++) data[i]! ^= rotated(r0, r1, r2, r3, i);
 }
 
-function maskByte(k0: number, k1: number, k2: number, k3: number, position: number): number {
+function rotated(r0: number, r1: number, r2: number, r3: number, position: number): number {
   switch (position & 3) {
-    case 0: return k0;
-    case 1: return k1;
-    case 2: return k2;
-    default: return k3;
+    case 0: return r0;
+    case 1: return r1;
+    case 2: return r2;
+    default: return r3;
   }
 }
 
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** The key as a 32-bit word in platform byte order, starting at key byte `phase`. */
-function wordKey(k0: number, k1: number, k2: number, k3: number, phase: number): number {
-  const b0 = maskByte(k0, k1, k2, k3, phase);
-  const b1 = maskByte(k0, k1, k2, k3, phase + 1);
-  const b2 = maskByte(k0, k1, k2, k3, phase + 2);
-  const b3 = maskByte(k0, k1, k2, k3, phase + 3);
-  return littleEndian ? (b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)) >>> 0 : ((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) >>> 0;
-}
