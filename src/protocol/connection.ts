@@ -59,6 +59,7 @@ export class Connection implements FrameSink {
   #closeSent = false;
   #closeReceived = false;
   #failed = false;
+  #transportClosed = false;
   #endTransport = false;
   #closeCode: number = CloseCode.Abnormal;
   #closeReason = '';
@@ -86,6 +87,7 @@ export class Connection implements FrameSink {
 
   /** The peer closed its side of the transport. */
   receiveEof(): void {
+    this.#transportClosed = true;
     this.#parser.stop();
     this.#state = ReadyState.Closed;
     this.#releaseMessage();
@@ -95,14 +97,14 @@ export class Connection implements FrameSink {
 
   /** Queues a data message; returns false (and sends nothing) once our close frame has been sent. */
   send(payload: Uint8Array, isBinary: boolean): boolean {
-    if (this.#closeSent) return false;
+    if (!this.#canSend()) return false;
     this.#queueFrame(isBinary ? Opcode.Binary : Opcode.Text, payload);
     return true;
   }
 
   /** Queues a text message straight from a string. */
   sendText(text: string): boolean {
-    if (this.#closeSent) return false;
+    if (!this.#canSend()) return false;
     if (this.role === 'server') this.#queue(encodeServerTextFrame(text));
     else this.#queueFrame(Opcode.Text, Buffer.from(text));
     return true;
@@ -110,7 +112,7 @@ export class Connection implements FrameSink {
 
   /** Queues frames encoded once elsewhere (a server publishing the same bytes to many connections). */
   sendEncoded(frames: readonly Buffer[]): boolean {
-    if (this.#closeSent) return false;
+    if (!this.#canSend()) return false;
     if (this.role !== 'server') throw new TypeError('pre-encoded frames are unmasked: server role only');
     this.#queue(frames);
     return true;
@@ -130,7 +132,8 @@ export class Connection implements FrameSink {
    */
   close(code: number = CloseCode.Normal, reason = ''): void {
     assertSendableClose(code, reason);
-    if (this.#closeSent) return;
+    // Nothing can be sent once the transport ended (receiveEof); the state stays Closed.
+    if (this.#closeSent || this.#state === ReadyState.Closed) return;
     this.#sendClose(code, reason);
     if (this.#closeReceived) this.#finishHandshake();
     else this.#state = ReadyState.Closing;
@@ -172,6 +175,9 @@ export class Connection implements FrameSink {
 
   /** How the connection ended (or is ending): the peer's close code, ours after a failure, else 1006. */
   closeInfo(): CloseInfo {
+    // RFC 6455 §7.1.5: with no close frame received the code is 1006, even when we sent ours (a failure
+    // reports the code we failed with, as documented).
+    if (!this.#closeReceived && !this.#failed) return { code: CloseCode.Abnormal, reason: '', wasClean: false };
     return { code: this.#closeCode, reason: this.#closeReason, wasClean: this.#closeSent && this.#closeReceived && !this.#failed };
   }
 
@@ -306,7 +312,7 @@ export class Connection implements FrameSink {
   }
 
   #sendControl(opcode: number, payload: Uint8Array): boolean {
-    if (this.#closeSent) return false;
+    if (!this.#canSend()) return false;
     if (payload.length > 125) throw new RangeError('control frame payloads are at most 125 bytes (RFC 6455 §5.5)');
     this.#queueFrame(opcode, payload);
     return true;
@@ -326,6 +332,11 @@ export class Connection implements FrameSink {
       this.#outgoing.push(frame);
       this.#outgoingBytes += frame.length;
     }
+  }
+
+  /** RFC 6455 §5.5.1: nothing follows our close frame; and nothing can be sent once the transport is gone. */
+  #canSend(): boolean {
+    return !this.#closeSent && !this.#transportClosed;
   }
 
   #violate(code: string, closeCode: number, message: string): false {

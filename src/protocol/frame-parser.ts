@@ -42,7 +42,8 @@ export class FrameParser {
   readonly #maxFrameBytes: number;
   #state: State = State.Header;
   #masked = false;
-  readonly #maskKey = Buffer.allocUnsafe(4);
+  /** The current frame's masking key as a big-endian 32-bit number. */
+  #maskKey = 0;
   /** Holds a header that arrived split across chunks; allocated the first time that happens. */
   #headerBuffer: Buffer | undefined;
   #headerBytesHave = 0;
@@ -164,12 +165,7 @@ export class FrameParser {
     if (payloadLength > this.#maxFrameBytes) {
       return this.#fail('ERR_FRAME_TOO_BIG', CloseCode.MessageTooBig, `frame over ${this.#maxFrameBytes} bytes`);
     }
-    if (masked) {
-      this.#maskKey[0] = bytes[position]!;
-      this.#maskKey[1] = bytes[position + 1]!;
-      this.#maskKey[2] = bytes[position + 2]!;
-      this.#maskKey[3] = bytes[position + 3]!;
-    }
+    if (masked) this.#maskKey = bytes.readUInt32BE(position);
     this.fin = fin;
     this.rsv1 = rsv1;
     this.opcode = opcode;
@@ -192,7 +188,7 @@ export class FrameParser {
     }
     if (chunk.length - offset >= length) {
       const payload = chunk.subarray(offset, offset + length);
-      if (this.#masked) applyMask(payload, this.#maskKey, 0, 0);
+      if (this.#masked) applyMask(payload, this.#maskKey, 0);
       this.#deliver(payload);
       return offset + length;
     }
@@ -209,7 +205,7 @@ export class FrameParser {
     chunk.copy(target, start, offset, offset + take);
     this.#payloadBytesHave += take;
     const piece = target.subarray(start, start + take);
-    if (this.#masked) applyMask(piece, this.#maskKey, 0, start & 3);
+    if (this.#masked) applyMask(piece, this.#maskKey, start & 3);
     if (!this.#sink.onPayloadPiece(piece)) {
       this.stop();
       return chunk.length;

@@ -87,34 +87,43 @@ export function encodeClientFrame(opcode: number, payload: Uint8Array, options?:
   nextMaskKey(frame, keyOffset);
   const payloadOffset = keyOffset + 4;
   frame.set(payload, payloadOffset);
-  applyMask(frame.subarray(payloadOffset), frame, keyOffset, 0);
+  applyMask(frame.subarray(payloadOffset), frame.readUInt32BE(keyOffset), 0);
   return frame;
 }
 
 /**
- * XORs `data` in place with the 4-byte key at `key[keyOffset..+4]`, starting at key position `keyPhase`
- * (0-3; non-zero when a payload is unmasked piece by piece). Works a 32-bit word at a time over the aligned
- * middle of large buffers, four bytes per step on small ones.
+ * XORs `data` in place with a 4-byte masking key (given as the big-endian 32-bit number of its bytes),
+ * starting at key byte `keyPhase` (0-3; non-zero when a payload is unmasked piece by piece). Large buffers go
+ * a 32-bit word at a time over their aligned middle, small ones four bytes per step.
  */
-export function applyMask(data: Uint8Array, key: Uint8Array, keyOffset: number, keyPhase: number): void {
+export function applyMask(data: Uint8Array, maskKey: number, keyPhase: number): void {
   const length = data.length;
   // The key rotated so that r0 applies to data[0].
-  const phase = keyPhase & 3;
-  const r0 = key[keyOffset + phase]!;
-  const r1 = key[keyOffset + ((phase + 1) & 3)]!;
-  const r2 = key[keyOffset + ((phase + 2) & 3)]!;
-  const r3 = key[keyOffset + ((phase + 3) & 3)]!;
+  const shift = (keyPhase & 3) * 8;
+  const rotatedKey = shift === 0 ? maskKey : ((maskKey << shift) | (maskKey >>> (32 - shift))) >>> 0;
+  const r0 = rotatedKey >>> 24;
+  const r1 = (rotatedKey >>> 16) & 0xff;
+  const r2 = (rotatedKey >>> 8) & 0xff;
+  const r3 = rotatedKey & 0xff;
   let i = 0;
   if (length >= 64) {
-    // Bytes until the address is 4-aligned, so a Uint32Array view can cover the middle.
+    // Bytes until the address is 4-aligned, so an Int32Array view can cover the middle.
     const misalign = (4 - (data.byteOffset & 3)) & 3;
     for (; i < misalign; i++) data[i]! ^= rotated(r0, r1, r2, r3, i);
-    const word = littleEndian
-      ? (rotated(r0, r1, r2, r3, i) | (rotated(r0, r1, r2, r3, i + 1) << 8) | (rotated(r0, r1, r2, r3, i + 2) << 16) | (rotated(r0, r1, r2, r3, i + 3) << 24)) >>> 0
-      : ((rotated(r0, r1, r2, r3, i) << 24) | (rotated(r0, r1, r2, r3, i + 1) << 16) | (rotated(r0, r1, r2, r3, i + 2) << 8) | rotated(r0, r1, r2, r3, i + 3)) >>> 0;
+    const b0 = rotated(r0, r1, r2, r3, i), b1 = rotated(r0, r1, r2, r3, i + 1);
+    const b2 = rotated(r0, r1, r2, r3, i + 2), b3 = rotated(r0, r1, r2, r3, i + 3);
+    // Int32 rather than Uint32 keeps every value a small integer for the JIT (about twice as fast).
+    const word = littleEndian ? b0 | (b1 << 8) | (b2 << 16) | (b3 << 24) : (b0 << 24) | (b1 << 16) | (b2 << 8) | b3;
     const words = (length - i) >>> 2;
-    const view = new Uint32Array(data.buffer, data.byteOffset + i, words);
-    for (let w = 0; w < words; w++) view[w]! ^= word;
+    const view = new Int32Array(data.buffer, data.byteOffset + i, words);
+    let w = 0;
+    for (; w + 3 < words; w += 4) {
+      view[w]! ^= word;
+      view[w + 1]! ^= word;
+      view[w + 2]! ^= word;
+      view[w + 3]! ^= word;
+    }
+    for (; w < words; w++) view[w]! ^= word;
     i += words * 4;
   } else {
     for (; i + 3 < length; i += 4) {

@@ -29,13 +29,15 @@ export interface ServerHandshakeOptions {
 }
 
 export type ServerHandshakeResult =
-  | { accepted: true; response: HandshakeResponse; protocol: string; offeredExtensions: string[] }
+  | { accepted: true; response: HandshakeResponse; protocol: string }
   | { accepted: false; response: HandshakeResponse; error: HandshakeError };
 
 /** RFC 6455 §4.2.2: base64(SHA-1(key + GUID)). */
 export function computeAcceptKey(key: string): string {
   return createHash('sha1').update(key + HANDSHAKE_GUID).digest('base64');
 }
+
+const NONE: readonly string[] = Object.freeze([]);
 
 /** RFC 6455 §4.1: the key is a random 16-byte value, base64-encoded (24 characters ending in "=="). */
 const KEY_PATTERN = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
@@ -45,8 +47,10 @@ export function isValidClientKey(key: string): boolean {
 }
 
 /** The subprotocols a client offered, in its order; undefined when the header is malformed. */
-export function offeredProtocols(headers: RequestHeaders): string[] | undefined {
-  const offered = listElements(headers['sec-websocket-protocol']);
+export function offeredProtocols(headers: RequestHeaders): readonly string[] | undefined {
+  const header = headers['sec-websocket-protocol'];
+  if (header === undefined) return NONE;
+  const offered = listElements(header);
   return offered.every(isToken) ? offered : undefined;
 }
 
@@ -55,6 +59,8 @@ export function acceptServerHandshake(request: HandshakeRequest, options: Server
   const headers = request.headers;
   if (request.method !== 'GET') return reject(400, 'ERR_HANDSHAKE_METHOD', 'the opening handshake must be a GET request');
   if (request.httpVersion !== '1.1') return reject(400, 'ERR_HANDSHAKE_HTTP_VERSION', 'the opening handshake needs HTTP/1.1');
+  // RFC 6455 §4.2.1 item 2: the request carries a Host header (node's parser lets an upgrade through without one).
+  if (headers['host'] === undefined) return reject(400, 'ERR_HANDSHAKE_HOST', 'Host header is missing');
   if (!listHasToken(headers['upgrade'], 'websocket')) return reject(400, 'ERR_HANDSHAKE_UPGRADE', 'Upgrade header must be "websocket"');
   if (!listHasToken(headers['connection'], 'upgrade')) return reject(400, 'ERR_HANDSHAKE_CONNECTION', 'Connection header must include "Upgrade"');
   const version = singleValue(headers['sec-websocket-version']);
@@ -72,7 +78,10 @@ export function acceptServerHandshake(request: HandshakeRequest, options: Server
   if (offered === undefined) return reject(400, 'ERR_HANDSHAKE_PROTOCOL', 'Sec-WebSocket-Protocol must be a list of tokens');
 
   // Only a protocol the client offered is ever selected; among those, the route's preference wins.
-  const protocol = options.protocols?.find((candidate) => offered.includes(candidate)) ?? '';
+  let protocol = '';
+  if (offered.length > 0 && options.protocols !== undefined) {
+    protocol = options.protocols.find((candidate) => offered.includes(candidate)) ?? '';
+  }
   const responseHeaders: Array<[string, string]> = [
     ['Upgrade', 'websocket'],
     ['Connection', 'Upgrade'],
@@ -82,7 +91,6 @@ export function acceptServerHandshake(request: HandshakeRequest, options: Server
   return {
     accepted: true,
     protocol,
-    offeredExtensions: listElements(headers['sec-websocket-extensions']),
     response: { status: 101, statusText: 'Switching Protocols', headers: responseHeaders, body: '' },
   };
 }

@@ -25,8 +25,17 @@ export function listElements(value: HeaderValue): string[] {
 
 /** True when the list contains `token`, compared case-insensitively (RFC 7230 §6.1, §6.7). */
 export function listHasToken(value: HeaderValue, token: string): boolean {
-  const wanted = token.toLowerCase();
-  return listElements(value).some((element) => element.toLowerCase() === wanted);
+  if (value === undefined) return false;
+  if (typeof value === 'string') {
+    // The common single-element header ("websocket", "Upgrade") is checked without splitting.
+    if (value.length === token.length && equalsIgnoringCase(value, token)) return true;
+    if (!value.includes(',')) return equalsIgnoringCase(value.trim(), token);
+  }
+  return listElements(value).some((element) => equalsIgnoringCase(element, token));
+}
+
+function equalsIgnoringCase(value: string, token: string): boolean {
+  return value === token || (value.length === token.length && value.toLowerCase() === token.toLowerCase());
 }
 
 /** The single value of a header that must appear once; undefined when absent or repeated. */

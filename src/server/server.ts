@@ -39,6 +39,8 @@ export class Switchyard {
   readonly #broker = new TopicBroker<WebSocket<any>>();
   readonly #connections = new Set<WebSocket<any>>();
   readonly #sweep: TimerSweep;
+  /** Sockets whose upgrade we refused, kept until the peer has read the answer and gone. */
+  readonly #refusedSockets = new Set<Socket>();
   #closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions = {}) {
@@ -62,6 +64,7 @@ export class Switchyard {
     if (this.#routes.has(path)) throw new TypeError(`a WebSocket route for ${path} exists already`);
     const { protocols = [], ...rest } = route;
     const policy = resolvePolicy(this.#policy, rest);
+    this.#sweep.requireResolution(sweepResolutionFor([policy.pingIntervalMs, policy.idleTimeoutMs, policy.closeTimeoutMs]));
     const handlers = this.#trackingHandlers(route as WebSocketHandlers<any>);
     this.#routes.set(path, { handlers, policy, protocols: [...protocols] });
     return this;
@@ -103,6 +106,7 @@ export class Switchyard {
     const server = this.httpServer;
     const stopped = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
     server.closeIdleConnections();
+    for (const socket of this.#refusedSockets) socket.destroy();
     const open = [...this.#connections];
     const closed = open.map((ws) => new Promise<void>((resolve) => closeWaiters.set(ws, resolve)));
     for (const ws of open) {
@@ -146,12 +150,12 @@ export class Switchyard {
     const route = path === undefined ? undefined : this.#routes.get(path);
     if (route === undefined || this.#closing !== undefined) {
       const status = route === undefined ? 404 : 503;
-      endWith(socket, renderResponse(rejection(status, route === undefined ? 'no WebSocket route at this path' : 'server shutting down')));
+      this.#refuse(socket, renderResponse(rejection(status, route === undefined ? 'no WebSocket route at this path' : 'server shutting down')));
       return;
     }
     const result = acceptServerHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers }, { protocols: route.protocols });
     if (!result.accepted) {
-      endWith(socket, renderResponse(result.response));
+      this.#refuse(socket, renderResponse(result.response));
       return;
     }
     socket.write(renderResponse(result.response));
@@ -162,6 +166,15 @@ export class Switchyard {
     });
     this.#connections.add(ws);
     ws.start(head);
+  }
+
+  /** Answers an upgrade we refuse and closes; a peer that never reads is dropped after the close timeout. */
+  #refuse(socket: Socket, response: string): void {
+    if (socket.destroyed) return;
+    this.#refusedSockets.add(socket);
+    socket.once('close', () => this.#refusedSockets.delete(socket));
+    socket.end(response);
+    socket.setTimeout(this.#policy.closeTimeoutMs, () => socket.destroy());
   }
 
   /** Wraps a route's close handler so the server knows when each connection is gone. */
@@ -186,13 +199,6 @@ export class Switchyard {
 const closeWaiters = new WeakMap<WebSocket<any>, () => void>();
 
 function ignoreError(): void {}
-
-function endWith(socket: Socket, response: string): void {
-  if (socket.destroyed) return;
-  socket.end(response);
-  // A peer that never reads must not hold the socket open.
-  socket.setTimeout(5000, () => socket.destroy());
-}
 
 /** The path part of a request target; undefined when it is not origin-form. */
 function pathOf(url: string | undefined): string | undefined {

@@ -8,7 +8,7 @@ export interface Sweepable {
 
 export class TimerSweep {
   readonly #members = new Set<Sweepable>();
-  readonly #resolutionMs: number;
+  #resolutionMs: number;
   #timer: NodeJS.Timeout | undefined;
   /** Wall-clock time of the last tick: a cheap, coarse clock for per-message timestamps. */
   nowMs = Date.now();
@@ -24,6 +24,16 @@ export class TimerSweep {
 
   get size(): number {
     return this.#members.size;
+  }
+
+  /** Makes the sweep tick at least every `resolutionMs` (it never gets coarser). */
+  requireResolution(resolutionMs: number): void {
+    if (!(resolutionMs > 0) || resolutionMs >= this.#resolutionMs) return;
+    this.#resolutionMs = resolutionMs;
+    if (this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = setInterval(() => this.#tick(), resolutionMs).unref();
+    }
   }
 
   add(member: Sweepable): void {

@@ -48,6 +48,9 @@ export interface WebSocketInit<Data> {
   broker?: TopicBroker<WebSocket<any>>;
 }
 
+const kWebSocket = Symbol('switchyard.websocket');
+type OwnedSocket = Socket & { [kWebSocket]: WebSocket<any> };
+
 /** Outgoing frames adding up to at most this are copied into one buffer and written with one call. */
 const COALESCE_MAX_BYTES = 64 * 1024;
 
@@ -56,8 +59,6 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   data: Data;
   readonly protocol: string;
   readonly url: string;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
   /** Round-trip time of the last answered keep-alive ping, or -1 before the first. */
   latencyMs = -1;
 
@@ -69,6 +70,9 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   readonly #broker: TopicBroker<WebSocket<any>> | undefined;
   /** Topics this connection is subscribed to; allocated on the first subscribe. */
   #topics: Set<string> | undefined;
+  #remoteAddress: string | undefined;
+  /** Bound once, used only while send() is reporting backpressure. */
+  #drainCheckBound: (() => void) | undefined;
   #receiving = false;
   #flushScheduled = false;
   #awaitingDrain = false;
@@ -91,25 +95,61 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     this.data = init.data;
     this.protocol = init.protocol;
     this.url = init.url;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
     this.#connection = new Connection(init.role, this, { maxFrameBytes: policy.maxFrameBytes, maxMessageBytes: policy.maxMessageBytes });
     const now = init.sweep.nowMs;
     this.#nextPingAtMs = now + policy.pingIntervalMs;
     this.#lastMessageAtMs = now;
 
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onEnd());
-    socket.on('drain', () => this.#onDrain());
-    socket.on('error', (error: NodeJS.ErrnoException) => this.#onSocketError(error));
-    socket.on('close', () => this.#onSocketClose());
+    // Shared listener functions that find their WebSocket on the socket: no closures per connection.
+    (socket as OwnedSocket)[kWebSocket] = this;
+    socket.on('data', WebSocket.#socketData);
+    socket.on('end', WebSocket.#socketEnd);
+    socket.on('drain', WebSocket.#socketDrain);
+    socket.on('error', WebSocket.#socketError);
+    socket.on('close', WebSocket.#socketClose);
     init.sweep.add(this);
+  }
+
+  static #socketData(this: Socket, chunk: Buffer): void {
+    (this as OwnedSocket)[kWebSocket].#onData(chunk);
+  }
+
+  static #socketEnd(this: Socket): void {
+    (this as OwnedSocket)[kWebSocket].#onEnd();
+  }
+
+  static #socketDrain(this: Socket): void {
+    (this as OwnedSocket)[kWebSocket].#onDrain();
+  }
+
+  static #socketError(this: Socket, error: NodeJS.ErrnoException): void {
+    (this as OwnedSocket)[kWebSocket].#onSocketError(error);
+  }
+
+  static #socketClose(this: Socket): void {
+    (this as OwnedSocket)[kWebSocket].#onSocketClose();
+  }
+
+  /** The peer's address; read from the socket on first use (and kept, so it outlives the connection). */
+  get remoteAddress(): string {
+    return (this.#remoteAddress ??= this.#socket.remoteAddress ?? '');
+  }
+
+  get remotePort(): number {
+    return this.#socket.remotePort ?? 0;
   }
 
   /** Starts delivery: calls `open`, then feeds bytes that arrived together with the handshake. */
   start(head?: Buffer): void {
-    this.#handlers.open?.(this);
+    if (this.#handlers.open !== undefined) {
+      try {
+        this.#handlers.open(this);
+      } catch (error) {
+        this.#failFromHandler(error);
+        return;
+      }
+    }
     if (head !== undefined && head.length > 0) this.#onData(head);
     else if (this.#connection.outgoingBytes > 0) this.#scheduleFlush();
   }
@@ -253,9 +293,10 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     try {
       this.#connection.receiveData(chunk);
     } catch (error) {
-      // Only an application handler can throw here (the core never does): report it, fail with 1011.
-      this.#connection.fail(CloseCode.InternalError, 'internal error');
-      this.#reportError(error);
+      // Only an application handler can throw here (the core never does).
+      this.#receiving = false;
+      this.#failFromHandler(error);
+      return;
     } finally {
       this.#receiving = false;
     }
@@ -272,9 +313,22 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   }
 
   #onDrain(): void {
-    if (!this.#awaitingDrain) return;
+    if (!this.#awaitingDrain || this.bufferedAmount > this.#policy.backpressureBytes) return;
     this.#awaitingDrain = false;
-    this.#handlers.drain?.(this);
+    const drain = this.#handlers.drain;
+    if (drain === undefined) return;
+    try {
+      drain(this);
+    } catch (error) {
+      this.#failFromHandler(error);
+    }
+  }
+
+  /** An application handler threw: report it and fail this connection with 1011; others are unaffected. */
+  #failFromHandler(error: unknown): void {
+    this.#connection.fail(CloseCode.InternalError, 'internal error');
+    this.#reportError(error);
+    this.#flush();
   }
 
   #onSocketError(error: NodeJS.ErrnoException): void {
@@ -292,17 +346,28 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     }
     this.#connection.receiveEof();
     const { code, reason, wasClean } = this.#connection.closeInfo();
-    this.#handlers.close?.(this, code, reason, wasClean);
+    const close = this.#handlers.close;
+    if (close === undefined) return;
+    try {
+      close(this, code, reason, wasClean);
+    } catch (error) {
+      this.#reportError(error);
+    }
   }
 
+  /** Hands an error to the route's `error` handler, or, without one, to a process warning (never a crash). */
   #reportError(error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(String(error));
     const handler = this.#handlers.error;
-    if (handler === undefined) return;
     try {
-      handler(this, error instanceof Error ? error : new Error(String(error)));
-    } catch {
-      // An error handler that throws has nowhere left to report to; the connection is closing anyway.
+      if (handler !== undefined) {
+        handler(this, failure);
+        return;
+      }
+    } catch (handlerError) {
+      process.emitWarning(`WebSocket error handler threw: ${(handlerError as Error)?.stack ?? String(handlerError)}`, 'SwitchyardWarning');
     }
+    process.emitWarning(`WebSocket handler threw: ${failure.stack ?? failure.message}`, 'SwitchyardWarning');
   }
 
   #scheduleFlush(): void {
@@ -334,22 +399,31 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
 
   #write(chunks: Buffer[]): void {
     const socket = this.#socket;
+    // send() reported backpressure from our own limit while the socket itself may never fill up (and so never
+    // emit 'drain'): the last write's callback checks again once the bytes have left.
+    const afterWrite = this.#awaitingDrain ? this.#drainCheck : undefined;
     let belowHighWater: boolean;
     if (chunks.length === 1) {
-      belowHighWater = socket.write(chunks[0]!);
+      belowHighWater = socket.write(chunks[0]!, afterWrite);
     } else {
       let totalBytes = 0;
       for (const chunk of chunks) totalBytes += chunk.length;
       if (totalBytes <= COALESCE_MAX_BYTES) {
-        belowHighWater = socket.write(Buffer.concat(chunks, totalBytes));
+        belowHighWater = socket.write(Buffer.concat(chunks, totalBytes), afterWrite);
       } else {
         socket.cork();
         belowHighWater = true;
-        for (const chunk of chunks) belowHighWater = socket.write(chunk);
+        const last = chunks.length - 1;
+        for (let i = 0; i < last; i++) socket.write(chunks[i]!);
+        belowHighWater = socket.write(chunks[last]!, afterWrite);
         socket.uncork();
       }
     }
     if (!belowHighWater) this.#awaitingDrain = true;
+  }
+
+  get #drainCheck(): () => void {
+    return (this.#drainCheckBound ??= () => this.#onDrain());
   }
 
   #checkBackpressure(): boolean {

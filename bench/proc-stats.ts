@@ -1,0 +1,37 @@
+// Reads another process's CPU time and resident memory from /proc (Linux only), so each server child is measured
+// on its own and the load generator is not charged for it.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+let cachedClockTicks: number | undefined;
+
+/** USER_HZ, the unit of utime/stime in /proc/PID/stat (almost always 100). */
+export function clockTicksPerSecond(): number {
+  if (cachedClockTicks === undefined) {
+    try {
+      const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+      cachedClockTicks = Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
+    } catch {
+      cachedClockTicks = 100;
+    }
+  }
+  return cachedClockTicks;
+}
+
+/** User + system CPU seconds used so far by every thread of `pid` (fields 14 and 15 of /proc/PID/stat). */
+export function readCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  // The command name (field 2) may contain spaces; fields after it start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utimeTicks = Number(fields[11]);
+  const stimeTicks = Number(fields[12]);
+  return (utimeTicks + stimeTicks) / clockTicksPerSecond();
+}
+
+/** Resident set size of `pid` in KiB (VmRSS in /proc/PID/status). */
+export function readRssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (match === null) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]);
+}
