@@ -416,11 +416,11 @@ export function assertFailed(run: Harness & { events: RecordedEvent[]; frames: D
 }
 
 /** Feeds the peer's bytes for `role` in every way and asserts the failure shape for each. */
-export function assertFailsAllWays(role: TestRole, bytes: Uint8Array, code: string, closeCode: number, options: ConnectionOptions = {}): void {
+export function assertFailsAllWays(role: TestRole, bytes: Uint8Array, code: string, closeCode: number, options: ConnectionOptions & { randomSplits?: number; seed?: number } = {}): void {
   forEachWay(role, bytes, (run, label) => assertFailed(run, code, closeCode, label), options);
 }
 
-/** The messages among `events`, as [text-or-hex, isBinary] pairs. */
+/** The message events among `events`, with their payloads and types. */
 export function messagesOf(events: readonly RecordedEvent[]): Array<{ data: Buffer; isBinary: boolean }> {
   const out: Array<{ data: Buffer; isBinary: boolean }> = [];
   for (const event of events) if (event.type === 'message') out.push({ data: event.data, isBinary: event.isBinary });
