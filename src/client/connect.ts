@@ -5,11 +5,11 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import { HandshakeError } from '../errors.js';
 import { createClientHandshake, verifyServerResponse } from '../protocol/handshake.js';
-import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/constants.js';
 import { TimerSweep, sweepResolutionFor } from '../transport/timers.js';
-import { WebSocket, type WebSocketHandlers, type WebSocketPolicy } from '../transport/websocket.js';
+import { WebSocket, type WebSocketHandlers } from '../transport/websocket.js';
+import { DEFAULT_POLICY, resolvePolicy, type WebSocketPolicy, type WebSocketPolicyOptions } from '../transport/policy.js';
 
-export interface ConnectOptions<Data = undefined> {
+export interface ConnectOptions<Data = undefined> extends WebSocketPolicyOptions {
   /** Subprotocols to offer, in order of preference. */
   protocols?: readonly string[];
   /** Extra request headers. */
@@ -19,17 +19,13 @@ export interface ConnectOptions<Data = undefined> {
   handshakeTimeoutMs?: number;
   handlers?: WebSocketHandlers<Data>;
   data?: Data;
-  maxMessageBytes?: number;
-  maxFrameBytes?: number;
-  /** Keep-alive pings from the client side. Default 0 = off. */
-  pingIntervalMs?: number;
-  idleTimeoutMs?: number;
-  closeTimeoutMs?: number;
-  backpressureBytes?: number;
   /** For wss://: verify the server's certificate (default true). */
   rejectUnauthorized?: boolean;
   ca?: string | Buffer | Array<string | Buffer>;
 }
+
+/** A client's defaults: the server's, but no keep-alive pings unless asked for. */
+const CLIENT_POLICY: WebSocketPolicy = { ...DEFAULT_POLICY, pingIntervalMs: 0 };
 
 // Client connections share one sweep per resolution, like a server's connections share one.
 const sweeps = new Map<number, TimerSweep>();
@@ -58,14 +54,12 @@ export function connect<Data = undefined>(url: string | URL, options: ConnectOpt
   } catch (error) {
     return Promise.reject(error);
   }
-  const policy: WebSocketPolicy = {
-    maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
-    pingIntervalMs: options.pingIntervalMs ?? 0,
-    idleTimeoutMs: options.idleTimeoutMs ?? 0,
-    closeTimeoutMs: options.closeTimeoutMs ?? 5000,
-    backpressureBytes: options.backpressureBytes ?? 1024 * 1024,
-  };
+  let policy: WebSocketPolicy;
+  try {
+    policy = resolvePolicy(CLIENT_POLICY, options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
 
   return new Promise((resolve, reject) => {

@@ -10,10 +10,8 @@ import { StaticFiles } from '../http/static-files.js';
 import { TopicBroker } from '../pubsub/broker.js';
 import { TimerSweep, sweepResolutionFor } from '../transport/timers.js';
 import { WebSocket, type WebSocketHandlers, type WebSocketPolicy } from '../transport/websocket.js';
-import {
-  DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_POLICY, checkInteger, resolvePolicy,
-  type ServerOptions, type WebSocketPolicyOptions,
-} from './options.js';
+import { DEFAULT_POLICY, checkInteger, resolvePolicy, type WebSocketPolicyOptions } from '../transport/policy.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, type ServerOptions } from './options.js';
 
 export interface WebSocketRoute<Data = unknown> extends WebSocketHandlers<Data>, WebSocketPolicyOptions {
   /** Subprotocols this route speaks, in order of preference; only one the client offered is selected. */

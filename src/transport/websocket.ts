@@ -7,7 +7,10 @@ import { CloseCode, ReadyState } from '../protocol/constants.js';
 import { Connection, type ProtocolEvents } from '../protocol/connection.js';
 import type { Role } from '../protocol/constants.js';
 import type { TimerSweep, Sweepable } from './timers.js';
+import type { WebSocketPolicy } from './policy.js';
 import type { TopicBroker } from '../pubsub/broker.js';
+
+export type { WebSocketPolicy } from './policy.js';
 
 export interface WebSocketHandlers<Data = unknown> {
   open?(ws: WebSocket<Data>): void;
@@ -21,19 +24,6 @@ export interface WebSocketHandlers<Data = unknown> {
   error?(ws: WebSocket<Data>, error: Error): void;
 }
 
-/** Per-route settings, shared by reference between that route's connections. */
-export interface WebSocketPolicy {
-  maxFrameBytes: number;
-  maxMessageBytes: number;
-  /** Send a ping after this long without hearing from the peer; fail if the next interval passes in silence. 0 = off. */
-  pingIntervalMs: number;
-  /** Close with 1001 after this long without a data message either way. 0 = off. */
-  idleTimeoutMs: number;
-  /** Drop the transport this long after the closing handshake started if the peer has not finished it. */
-  closeTimeoutMs: number;
-  /** send() returns false once this many bytes wait to be written. */
-  backpressureBytes: number;
-}
 
 export interface WebSocketInit<Data> {
   socket: Socket;

@@ -12,18 +12,10 @@ import { cliPath, startCliServer, type RunningServer } from '../_support/cli-ser
 import { Opcode, close, patternText, text } from '../_support/frames.js';
 import { openRawClient, type RawClient } from '../_support/raw-client.js';
 import { connect } from '../../src/client/connect.js';
+import { cleanupStack } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 
-function cleanupStack(t: TestContext): (cleanup: () => unknown) => void {
-  const cleanups: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const cleanup of cleanups.reverse()) {
-      try { await cleanup(); } catch { /* keep cleaning */ }
-    }
-  });
-  return (cleanup) => { cleanups.push(cleanup); };
-}
 
 interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 

@@ -1,6 +1,6 @@
 // connect(): the client role against our own server, and against tiny raw `net` servers that answer the
 // handshake wrongly or never.
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
@@ -10,19 +10,11 @@ import { createServer, type WebSocketRoute } from '../../src/server/server.js';
 import type { WebSocket, WebSocketHandlers } from '../../src/transport/websocket.js';
 import { HandshakeError } from '../../src/errors.js';
 import { ReadyState } from '../../src/protocol/constants.js';
+import { cleanupStack } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
 
-function cleanupStack(t: TestContext): (cleanup: () => unknown) => void {
-  const cleanups: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const cleanup of cleanups.reverse()) {
-      try { await cleanup(); } catch { /* keep cleaning */ }
-    }
-  });
-  return (cleanup) => { cleanups.push(cleanup); };
-}
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

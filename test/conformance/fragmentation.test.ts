@@ -6,6 +6,7 @@ import {
   Opcode, binary, continuation, describeFrame, maskedFrame, patternBytes, patternText, ping, text,
 } from '../_support/frames.js';
 import { closeAllClients, connectWebSocket, echoServerArgs, expectFailure, type RawClient } from '../_support/raw-client.js';
+import { sleep } from '../_support/cleanup.js';
 
 let server!: RunningServer;
 
@@ -16,7 +17,6 @@ after(async () => {
   await server?.stop();
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Splits `payload` into `count` fragments of a data message (the first carries `opcode`, the rest are continuations). */
 function fragments(opcode: number, payload: Buffer, count: number): Buffer[] {

@@ -14,20 +14,11 @@ import type { WebSocket } from '../../src/transport/websocket.js';
 import { ProtocolError } from '../../src/errors.js';
 import { Opcode, binary, close, text, unmaskedFrame } from '../_support/frames.js';
 import { openRawClient, type HandshakeOptions, type RawClient } from '../_support/raw-client.js';
+import { cleanupStack } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
 
-/** Cleanups run last-registered-first (clients before their server) in one t.after, even when the test fails. */
-function cleanupStack(t: TestContext): (cleanup: () => unknown) => void {
-  const cleanups: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const cleanup of cleanups.reverse()) {
-      try { await cleanup(); } catch { /* keep cleaning */ }
-    }
-  });
-  return (cleanup) => { cleanups.push(cleanup); };
-}
 
 async function listen(defer: (cleanup: () => unknown) => void, app: Switchyard): Promise<number> {
   defer(() => app.close());

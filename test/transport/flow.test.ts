@@ -9,20 +9,11 @@ import type { ServerOptions } from '../../src/server/options.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
 import { Opcode, close as closeFrame, patternBytes, text } from '../_support/frames.js';
 import { openRawClient, type RawClient } from '../_support/raw-client.js';
+import { cleanupStack, sleep } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 
-function cleanupStack(t: TestContext): (cleanup: () => unknown) => void {
-  const cleanups: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const cleanup of cleanups.reverse()) {
-      try { await cleanup(); } catch { /* keep cleaning */ }
-    }
-  });
-  return (cleanup) => { cleanups.push(cleanup); };
-}
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;

@@ -10,18 +10,10 @@ import { ReadyState } from '../../src/protocol/constants.js';
 import { Opcode, close, describeFrame, pong, text } from '../_support/frames.js';
 import type { ServerFrame } from '../_support/frames.js';
 import { openRawClient, type RawClient } from '../_support/raw-client.js';
+import { cleanupStack, sleep } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 
-function cleanupStack(t: TestContext): (cleanup: () => unknown) => void {
-  const cleanups: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const cleanup of cleanups.reverse()) {
-      try { await cleanup(); } catch { /* keep cleaning */ }
-    }
-  });
-  return (cleanup) => { cleanups.push(cleanup); };
-}
 
 interface Started {
   app: Switchyard;
@@ -54,7 +46,6 @@ async function rawWebSocket(started: Started): Promise<RawClient> {
   return client;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;

@@ -1,7 +1,7 @@
 // The two deadlines that protect the server from peers that stop half way: the handshake timeout (a request
 // head that never completes) and the close timeout (a closing handshake the peer never finishes). Short
 // configured values, generous bounds: the tests prove the timer fires, not how fast.
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { createServer } from '../../src/server/server.js';
@@ -9,18 +9,10 @@ import type { ServerOptions } from '../../src/server/options.js';
 import type { WebSocketRoute } from '../../src/server/server.js';
 import { Opcode, close as closeFrame, text } from '../_support/frames.js';
 import { openRawClient, type RawClient } from '../_support/raw-client.js';
+import { cleanupStack, sleep } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 
-function cleanupStack(t: TestContext): (cleanup: () => unknown) => void {
-  const cleanups: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const cleanup of cleanups.reverse()) {
-      try { await cleanup(); } catch { /* keep cleaning */ }
-    }
-  });
-  return (cleanup) => { cleanups.push(cleanup); };
-}
 
 async function listen(defer: (cleanup: () => unknown) => void, options: ServerOptions, route: WebSocketRoute<undefined>): Promise<number> {
   const app = createServer(options).websocket<undefined>('/ws', route);
@@ -28,7 +20,6 @@ async function listen(defer: (cleanup: () => unknown) => void, options: ServerOp
   return (await app.listen({ port: 0, host: HOST })).port;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Dropped { closed: boolean; elapsedMs: number; received: string }
 

@@ -2,8 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TimerSweep, sweepResolutionFor, type Sweepable } from '../../src/transport/timers.js';
+import { sleep } from '../_support/cleanup.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('sweepResolutionFor', () => {
   it('is a quarter of the shortest active timeout, between 10 ms and 1 s', () => {
