@@ -1,47 +1,76 @@
-// WebSocket policy: the limits and timers a connection runs under, their defaults and units, and the checks
-// that turn a bad value into a RangeError naming the option. Shared by reference between a route's connections.
+// WebSocket policy: every limit and timer a connection runs under, with its unit, default and check, in one
+// table that the server, the client and the config file all read. A resolved policy is shared by reference
+// between a route's connections.
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/constants.js';
 
-/** Per-route settings, shared by reference between that route's connections. */
+export const SLOW_CONSUMER_POLICIES = ['close', 'drop-newest', 'keep-latest'] as const;
+/**
+ * What happens when a connection's unsent bytes would pass maxBackpressureBytes: `close` fails it with 1008,
+ * `drop-newest` drops the message being sent, `keep-latest` keeps only the newest unsent message per topic
+ * (direct sends are dropped as with drop-newest). Every drop calls the route's `dropped` handler and counts.
+ */
+export type SlowConsumerPolicy = (typeof SLOW_CONSUMER_POLICIES)[number];
+
 export interface WebSocketPolicy {
-  maxFrameBytes: number;
+  /** Largest message after reassembly (Appweb LimitWebSocketsMessage); close 1009 above it. */
   maxMessageBytes: number;
-  /** Send a ping after this long without hearing from the peer; fail if the next interval passes in silence. 0 = off. */
+  /** Largest single frame (LimitWebSocketsFrame); close 1009 above it, decided from the header. */
+  maxFrameBytes: number;
+  /** Deliver messages in pieces of at most this many bytes as they arrive (LimitWebSocketsPacket); 0 = whole. */
+  messagePieceBytes: number;
+  /** Keep-alive ping after this long without hearing from the peer (WebSocketsPing); 0 = off. */
   pingIntervalMs: number;
-  /** Close with 1001 after this long without a data message either way. 0 = off. */
+  /** Close with 1001 after this long without a data message either way (InactivityTimeout); 0 = off. */
   idleTimeoutMs: number;
+  /** Close with 1001 once the connection is this old (RequestTimeout); 0 = off. */
+  maxLifetimeMs: number;
   /** Drop the transport this long after the closing handshake started if the peer has not finished it. */
   closeTimeoutMs: number;
-  /** send() returns false once this many bytes wait to be written. */
+  /** send() returns false once this many bytes wait to be written: wait for `drain`. */
   backpressureBytes: number;
+  /** Hard cap on unsent bytes per connection; past it the slow-consumer policy applies. */
+  maxBackpressureBytes: number;
+  slowConsumerPolicy: SlowConsumerPolicy;
+  /** Accept text messages that are not valid UTF-8 instead of closing with 1007 (IgnoreEncodingErrors). */
+  allowInvalidUtf8: boolean;
 }
 
-/** Limits and timers for WebSocket connections; set on the server, overridable per route. */
-export interface WebSocketPolicyOptions {
-  /** Largest message after reassembly (close 1009 above it). Default 16 MiB. */
-  maxMessageBytes?: number;
-  /** Largest single frame (close 1009 above it). Default 16 MiB. */
-  maxFrameBytes?: number;
-  /** Keep-alive ping interval; a peer silent for a further interval is dropped. Default 30 s; 0 = off. */
-  pingIntervalMs?: number;
-  /** Close with 1001 after this long without a data message either way. Default 0 = off. */
-  idleTimeoutMs?: number;
-  /** How long to wait for the peer to finish a closing handshake before dropping it. Default 5 s. */
-  closeTimeoutMs?: number;
-  /** send() reports backpressure (returns false) once this many bytes wait to be written. Default 1 MiB. */
-  backpressureBytes?: number;
-}
+export type WebSocketPolicyOptions = Partial<WebSocketPolicy>;
 
-export const DEFAULT_POLICY: WebSocketPolicy = {
-  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
-  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-  pingIntervalMs: 30_000,
-  idleTimeoutMs: 0,
-  closeTimeoutMs: 5_000,
-  backpressureBytes: 1024 * 1024,
+type FieldSpec =
+  | { kind: 'integer'; min: number; unit: string; doc: string }
+  | { kind: 'boolean'; doc: string }
+  | { kind: 'enum'; values: readonly string[]; doc: string };
+
+/** Every policy knob: its type, lower bound, unit and meaning (the config file and --help read this too). */
+export const POLICY_FIELDS: { readonly [K in keyof WebSocketPolicy]: FieldSpec } = {
+  maxMessageBytes: { kind: 'integer', min: 1, unit: 'bytes', doc: 'largest message after reassembly (close 1009)' },
+  maxFrameBytes: { kind: 'integer', min: 1, unit: 'bytes', doc: 'largest single frame (close 1009)' },
+  messagePieceBytes: { kind: 'integer', min: 0, unit: 'bytes', doc: 'deliver messages in pieces of at most N bytes as they arrive; 0 = whole messages' },
+  pingIntervalMs: { kind: 'integer', min: 0, unit: 'ms', doc: 'keep-alive ping after N ms of silence; 0 = off' },
+  idleTimeoutMs: { kind: 'integer', min: 0, unit: 'ms', doc: 'close 1001 after N ms without messages; 0 = off' },
+  maxLifetimeMs: { kind: 'integer', min: 0, unit: 'ms', doc: 'close 1001 once the connection is N ms old; 0 = off' },
+  closeTimeoutMs: { kind: 'integer', min: 1, unit: 'ms', doc: 'drop a peer that does not finish the closing handshake' },
+  backpressureBytes: { kind: 'integer', min: 0, unit: 'bytes', doc: 'send() returns false above this many unsent bytes' },
+  maxBackpressureBytes: { kind: 'integer', min: 1, unit: 'bytes', doc: 'hard cap on unsent bytes; then the slow-consumer policy applies' },
+  slowConsumerPolicy: { kind: 'enum', values: SLOW_CONSUMER_POLICIES, doc: 'close | drop-newest | keep-latest' },
+  allowInvalidUtf8: { kind: 'boolean', doc: 'accept invalid UTF-8 in text messages instead of closing with 1007' },
 };
 
-const POLICY_KEYS = ['maxMessageBytes', 'maxFrameBytes', 'pingIntervalMs', 'idleTimeoutMs', 'closeTimeoutMs', 'backpressureBytes'] as const;
+export const DEFAULT_POLICY: Readonly<WebSocketPolicy> = Object.freeze({
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  messagePieceBytes: 0,
+  // On by default: proxies such as nginx cut tunnels that stay quiet for 60 s.
+  pingIntervalMs: 30_000,
+  idleTimeoutMs: 0,
+  maxLifetimeMs: 0,
+  closeTimeoutMs: 5_000,
+  backpressureBytes: 1024 * 1024,
+  maxBackpressureBytes: 16 * 1024 * 1024,
+  slowConsumerPolicy: 'close',
+  allowInvalidUtf8: false,
+});
 
 /** Throws RangeError unless `value` is an integer in [min, 2^53). */
 export function checkInteger(name: string, value: unknown, min: number): number {
@@ -51,14 +80,29 @@ export function checkInteger(name: string, value: unknown, min: number): number 
   return value;
 }
 
-/** Merges `options` over `base`, checking each value. */
-export function resolvePolicy(base: WebSocketPolicy, options: WebSocketPolicyOptions): WebSocketPolicy {
+/** Checks one policy value against its field spec; throws RangeError/TypeError naming `name`. */
+export function checkPolicyValue(key: keyof WebSocketPolicy, value: unknown, name: string = key): WebSocketPolicy[keyof WebSocketPolicy] {
+  const spec = POLICY_FIELDS[key];
+  switch (spec.kind) {
+    case 'integer':
+      return checkInteger(name, value, spec.min);
+    case 'boolean':
+      if (typeof value !== 'boolean') throw new TypeError(`${name} must be true or false (got ${String(value)})`);
+      return value;
+    case 'enum':
+      if (typeof value !== 'string' || !spec.values.includes(value)) {
+        throw new RangeError(`${name} must be one of ${spec.values.join(', ')} (got ${String(value)})`);
+      }
+      return value as SlowConsumerPolicy;
+  }
+}
+
+/** Merges the policy keys of `options` over `base`, checking each value. Other keys are ignored. */
+export function resolvePolicy(base: Readonly<WebSocketPolicy>, options: WebSocketPolicyOptions): WebSocketPolicy {
   const policy: WebSocketPolicy = { ...base };
-  for (const key of POLICY_KEYS) {
+  for (const key of Object.keys(POLICY_FIELDS) as Array<keyof WebSocketPolicy>) {
     const value = options[key];
-    if (value === undefined) continue;
-    const min = key === 'maxMessageBytes' || key === 'maxFrameBytes' || key === 'closeTimeoutMs' ? 1 : 0;
-    policy[key] = checkInteger(key, value, min);
+    if (value !== undefined) (policy as unknown as Record<string, unknown>)[key] = checkPolicyValue(key, value);
   }
   return policy;
 }
