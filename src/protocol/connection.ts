@@ -19,6 +19,8 @@ export interface ProtocolEvents {
   onCloseFrame(code: number, reason: string): void;
   /** The peer broke the protocol or a limit; our close frame with `error.closeCode` is queued. */
   onProtocolError(error: ProtocolError): void;
+  /** With messagePieceBytes set: the next piece of a message (at most that many bytes), in order. */
+  onMessagePiece?(piece: Buffer, isBinary: boolean, isLast: boolean): void;
 }
 
 export interface ConnectionOptions {
@@ -26,6 +28,13 @@ export interface ConnectionOptions {
   maxFrameBytes?: number;
   /** Largest message after reassembly, checked from each frame header (close 1009). */
   maxMessageBytes?: number;
+  /**
+   * Deliver data messages through onMessagePiece in pieces of at most this many bytes as they arrive, never
+   * holding a whole message (Appweb's LimitWebSocketsPacket). 0 (the default) delivers whole messages.
+   */
+  messagePieceBytes?: number;
+  /** Deliver text messages that are not valid UTF-8 instead of failing with 1007 (Appweb's IgnoreEncodingErrors). */
+  allowInvalidUtf8?: boolean;
 }
 
 export interface CloseInfo {
@@ -42,6 +51,8 @@ export class Connection implements FrameSink {
   readonly #events: ProtocolEvents;
   readonly #parser: FrameParser;
   readonly #maxMessageBytes: number;
+  readonly #messagePieceBytes: number;
+  readonly #checkUtf8: boolean;
   #outgoing: Buffer[] = [];
   #outgoingBytes = 0;
   #state: ReadyState = ReadyState.Open;
@@ -55,6 +66,9 @@ export class Connection implements FrameSink {
   /** The current frame's bytes went through the incremental validator as they arrived. */
   #frameCheckedInPieces = false;
   #utf8: Utf8Validator | undefined;
+  /** Streaming mode: received bytes of the current message not yet handed out as a piece. */
+  #pieceQueue: Buffer[] = [];
+  #pieceQueueBytes = 0;
 
   #closeSent = false;
   #closeReceived = false;
@@ -68,7 +82,12 @@ export class Connection implements FrameSink {
     this.role = role;
     this.#events = events;
     this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    this.#parser = new FrameParser(role, this, { maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES });
+    this.#messagePieceBytes = options.messagePieceBytes ?? 0;
+    this.#checkUtf8 = !(options.allowInvalidUtf8 ?? false);
+    this.#parser = new FrameParser(role, this, {
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      streamDataPayloads: this.#messagePieceBytes > 0,
+    });
   }
 
   get readyState(): ReadyState {
@@ -204,10 +223,18 @@ export class Connection implements FrameSink {
   }
 
   onPayloadPiece(piece: Buffer): boolean {
-    if (!this.#frameIsText || this.#parser.opcode >= Opcode.Close) return true;
-    // Fail fast: a text frame arriving in pieces is checked as each piece lands (Autobahn 6.4).
-    this.#frameCheckedInPieces = true;
-    if (!(this.#utf8 ??= new Utf8Validator()).write(piece)) return this.#violate('ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'invalid UTF-8 in text message');
+    if (this.#parser.opcode >= Opcode.Close) return true;
+    if (this.#frameIsText && this.#checkUtf8) {
+      // Fail fast: a text frame arriving in pieces is checked as each piece lands (Autobahn 6.4).
+      this.#frameCheckedInPieces = true;
+      if (!(this.#utf8 ??= new Utf8Validator()).write(piece)) return this.#violate('ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'invalid UTF-8 in text message');
+    }
+    if (this.#messagePieceBytes > 0 && piece.length > 0) {
+      this.#pieceQueue.push(piece);
+      this.#pieceQueueBytes += piece.length;
+      if (this.#pieceQueueBytes > this.#messagePieceBytes) this.#emitPieces(false);
+      return !this.#parser.stopped;
+    }
     return true;
   }
 
@@ -215,10 +242,11 @@ export class Connection implements FrameSink {
     const parser = this.#parser;
     const opcode = parser.opcode;
     if (opcode >= Opcode.Close) return this.#onControlFrame(opcode, payload);
+    if (this.#messagePieceBytes > 0) return this.#onStreamedFrameEnd();
 
     const fin = parser.fin;
     const fragmented = this.#messageOpcode !== 0;
-    if (this.#frameIsText) {
+    if (this.#frameIsText && this.#checkUtf8) {
       if (!fragmented && !this.#frameCheckedInPieces) {
         // The common case: a whole text message in one frame, checked natively.
         if (!isUtf8(payload)) return this.#violate('ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'invalid UTF-8 in text message');
@@ -255,6 +283,56 @@ export class Connection implements FrameSink {
   }
 
   // ---- internals ----
+
+  /** Streaming mode: a data frame's payload has all been seen through onPayloadPiece. */
+  #onStreamedFrameEnd(): boolean {
+    const parser = this.#parser;
+    if (!parser.fin) {
+      this.#messageBytes += parser.payloadLength;
+      return true;
+    }
+    if (this.#frameIsText && this.#checkUtf8 && !(this.#utf8?.atBoundary ?? true)) {
+      return this.#violate('ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message ends inside a UTF-8 sequence');
+    }
+    this.#emitPieces(true);
+    this.#releaseMessage();
+    return !parser.stopped;
+  }
+
+  /** Hands out queued bytes in pieces of messagePieceBytes, keeping the last (up to a whole piece) for `final`. */
+  #emitPieces(final: boolean): void {
+    const size = this.#messagePieceBytes;
+    const isBinary = (this.#messageOpcode !== 0 ? this.#messageOpcode : this.#parser.opcode) === Opcode.Binary;
+    while (this.#pieceQueueBytes > size) {
+      this.#events.onMessagePiece?.(this.#takeQueued(size), isBinary, false);
+      if (this.#parser.stopped) return;
+    }
+    if (final) this.#events.onMessagePiece?.(this.#takeQueued(this.#pieceQueueBytes), isBinary, true);
+  }
+
+  #takeQueued(byteCount: number): Buffer {
+    const queue = this.#pieceQueue;
+    this.#pieceQueueBytes -= byteCount;
+    const first = queue[0];
+    if (first === undefined || byteCount === 0) return EMPTY;
+    if (first.length >= byteCount) {
+      // One view covers the piece: hand out a view, no copy.
+      if (first.length === byteCount) queue.shift();
+      else queue[0] = first.subarray(byteCount);
+      return first.subarray(0, byteCount);
+    }
+    const piece = Buffer.allocUnsafe(byteCount);
+    let filled = 0;
+    while (filled < byteCount) {
+      const part = queue[0]!;
+      const take = Math.min(part.length, byteCount - filled);
+      part.copy(piece, filled, 0, take);
+      filled += take;
+      if (take === part.length) queue.shift();
+      else queue[0] = part.subarray(take);
+    }
+    return piece;
+  }
 
   #onControlFrame(opcode: number, payload: Buffer): boolean {
     if (opcode === Opcode.Ping) {
@@ -348,6 +426,10 @@ export class Connection implements FrameSink {
     this.#messageOpcode = 0;
     this.#messageBytes = 0;
     if (this.#fragments.length > 0) this.#fragments = [];
+    if (this.#pieceQueueBytes > 0 || this.#pieceQueue.length > 0) {
+      this.#pieceQueue = [];
+      this.#pieceQueueBytes = 0;
+    }
     this.#utf8?.reset();
   }
 }

@@ -9,15 +9,18 @@ import { applyMask } from './frame.js';
 export interface FrameSink {
   /** A complete, framing-valid header; `parser.fin/rsv1/opcode/payloadLength` describe it. */
   onFrameHeader(parser: FrameParser): boolean;
-  /** Unmasked payload bytes of the current frame, as they arrive, when the frame spans chunks. */
+  /**
+   * Unmasked payload bytes of the current frame as they arrive: when the frame spans chunks (the bytes are
+   * also collected for onFrame), and for every data frame in streaming mode (views, not collected).
+   */
   onPayloadPiece(piece: Buffer): boolean;
-  /** The whole unmasked payload of the current frame. */
+  /** The whole unmasked payload of the current frame; empty for data frames in streaming mode. */
   onFrame(payload: Buffer): boolean;
   /** A framing rule was broken; parsing has stopped. */
   onFrameError(error: ProtocolError): void;
 }
 
-const State = { Header: 0, Payload: 1, Stopped: 2 } as const;
+const State = { Header: 0, Payload: 1, Stopped: 2, StreamPayload: 3 } as const;
 type State = (typeof State)[keyof typeof State];
 
 const EMPTY = Buffer.alloc(0);
@@ -25,6 +28,11 @@ const MAX_HEADER_BYTES = 14;
 
 export interface FrameParserOptions {
   maxFrameBytes: number;
+  /**
+   * Hand data-frame payloads to onPayloadPiece as views of the input, never collecting a frame in memory
+   * (for delivering large messages in pieces as they arrive). Control frames are still collected.
+   */
+  streamDataPayloads?: boolean;
 }
 
 export class FrameParser {
@@ -40,6 +48,10 @@ export class FrameParser {
   readonly #expectMasked: boolean;
   readonly #sink: FrameSink;
   readonly #maxFrameBytes: number;
+  readonly #streamDataPayloads: boolean;
+  /** In streaming mode: payload bytes of the current frame not yet seen, and how many were. */
+  #streamRemaining = 0;
+  #streamSeen = 0;
   #state: State = State.Header;
   #masked = false;
   /** The current frame's masking key as a big-endian 32-bit number. */
@@ -56,6 +68,7 @@ export class FrameParser {
     this.#expectMasked = role === 'server';
     this.#sink = sink;
     this.#maxFrameBytes = options.maxFrameBytes;
+    this.#streamDataPayloads = options.streamDataPayloads ?? false;
   }
 
   get stopped(): boolean {
@@ -87,6 +100,8 @@ export class FrameParser {
         offset = this.#collectHeader(chunk, offset);
       } else if (this.#state === State.Payload) {
         offset = this.#continuePayload(chunk, offset);
+      } else if (this.#state === State.StreamPayload) {
+        offset = this.#streamPayload(chunk, offset);
       } else {
         return;
       }
@@ -186,6 +201,12 @@ export class FrameParser {
       this.#deliver(EMPTY);
       return offset;
     }
+    if (this.#streamDataPayloads && this.opcode < 0x8) {
+      this.#streamRemaining = length;
+      this.#streamSeen = 0;
+      this.#state = State.StreamPayload;
+      return this.#streamPayload(chunk, offset);
+    }
     if (chunk.length - offset >= length) {
       const payload = chunk.subarray(offset, offset + length);
       if (this.#masked) applyMask(payload, this.#maskKey, 0);
@@ -215,6 +236,21 @@ export class FrameParser {
       this.#state = State.Header;
       this.#deliver(target);
     }
+    return offset + take;
+  }
+
+  /** Streaming mode: hands over what this chunk holds of the payload, then ends the frame when it is all seen. */
+  #streamPayload(chunk: Buffer, offset: number): number {
+    const take = Math.min(this.#streamRemaining, chunk.length - offset);
+    const piece = chunk.subarray(offset, offset + take);
+    if (this.#masked) applyMask(piece, this.#maskKey, this.#streamSeen & 3);
+    this.#streamSeen += take;
+    this.#streamRemaining -= take;
+    if (!this.#sink.onPayloadPiece(piece)) {
+      this.stop();
+      return chunk.length;
+    }
+    if (this.#streamRemaining === 0) this.#deliver(EMPTY);
     return offset + take;
   }
 

@@ -3,8 +3,8 @@
 import { encodeServerFrame, encodeServerTextFrame } from '../protocol/frame.js';
 
 export interface Subscriber {
-  /** Queues pre-encoded server frames; returns false when the subscriber is under backpressure or closing. */
-  sendEncoded(frames: readonly Buffer[]): boolean;
+  /** Queues pre-encoded server frames published on `topic`; returns false under backpressure or when closing. */
+  sendEncoded(frames: readonly Buffer[], topic: string): boolean;
 }
 
 export class TopicBroker<S extends Subscriber = Subscriber> {
@@ -42,7 +42,7 @@ export class TopicBroker<S extends Subscriber = Subscriber> {
       : encodeServerFrame(isBinary ? 0x2 : 0x1, data);
     let delivered = 0;
     for (const subscriber of set) {
-      subscriber.sendEncoded(frames);
+      subscriber.sendEncoded(frames, topic);
       delivered++;
     }
     return delivered;

@@ -1,81 +1,155 @@
-// createServer(): one node:http server on one port for static files and WebSocket routes. Upgrades are
-// checked by the protocol core's handshake and handed to a WebSocket; everything else goes to the files.
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+// createServer(): one node:http (or https) server on one port for HTTP routes, static files and WebSocket
+// routes. Requests go to the request pipeline (requests.ts), upgrades through the upgrade pipeline
+// (upgrade.ts) to a WebSocket; connections are counted, logged and measured here.
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
-import { acceptServerHandshake, rejection, renderResponse } from '../protocol/handshake.js';
 import { CloseCode } from '../protocol/constants.js';
+import { Router } from '../http/router.js';
 import { StaticFiles } from '../http/static-files.js';
 import { TopicBroker } from '../pubsub/broker.js';
 import { TimerSweep, sweepResolutionFor } from '../transport/timers.js';
-import { WebSocket, type WebSocketHandlers, type WebSocketPolicy } from '../transport/websocket.js';
-import { DEFAULT_POLICY, checkInteger, resolvePolicy, type WebSocketPolicyOptions } from '../transport/policy.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, type ServerOptions } from './options.js';
+import { WebSocket, type WebSocketHandlers } from '../transport/websocket.js';
+import { DEFAULT_POLICY, checkInteger, resolvePolicy, type WebSocketPolicy, type WebSocketPolicyOptions } from '../transport/policy.js';
+import { createAccessLog } from './access-log.js';
+import { Metrics } from './metrics.js';
+import { combineObservers, type ServerObserver } from './observer.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS, type ServerOptions } from './options.js';
+import { handleClientError, handleRequest, pathOf, type HttpHandler, type RequestContext } from './requests.js';
+import { checkUpgrade, decideUpgrade, refuseSocket, type Refusal, type ResolvedRoute, type WebSocketRouteOptions } from './upgrade.js';
 
-export interface WebSocketRoute<Data = unknown> extends WebSocketHandlers<Data>, WebSocketPolicyOptions {
-  /** Subprotocols this route speaks, in order of preference; only one the client offered is selected. */
-  protocols?: readonly string[];
-}
+export type { UpgradeRequest, UpgradeDecision, UpgradeAccept, UpgradeReject } from './upgrade.js';
+export type { HttpHandler } from './requests.js';
+
+export interface WebSocketRoute<Data = unknown> extends WebSocketHandlers<Data>, WebSocketPolicyOptions, WebSocketRouteOptions<Data> {}
 
 export interface ListenOptions {
   port?: number;
   host?: string;
 }
 
-interface ResolvedRoute {
-  readonly handlers: WebSocketHandlers<any>;
-  readonly policy: WebSocketPolicy;
-  readonly protocols: readonly string[];
-}
-
 export class Switchyard {
+  /** The server listen() uses; attach() adds WebSocket routes to another one instead. */
   readonly httpServer: HttpServer;
-  readonly #routes = new Map<string, ResolvedRoute>();
+  readonly metrics: Metrics | undefined;
+  readonly #httpRoutes = new Router<HttpHandler>();
+  readonly #webSocketRoutes = new Router<ResolvedRoute>();
   readonly #policy: WebSocketPolicy;
-  readonly #staticFiles: StaticFiles | undefined;
+  readonly #maxConnections: number;
+  readonly #shutdownTimeoutMs: number;
   readonly #broker = new TopicBroker<WebSocket<any>>();
   readonly #connections = new Set<WebSocket<any>>();
+  readonly #routeOf = new WeakMap<WebSocket<any>, ResolvedRoute>();
   readonly #sweep: TimerSweep;
+  readonly #observer: ServerObserver | undefined;
+  readonly #requestContext: RequestContext;
   /** Sockets whose upgrade we refused, kept until the peer has read the answer and gone. */
   readonly #refusedSockets = new Set<Socket>();
+  /** Upgrades admitted and waiting for their hook: they count against the limits. */
+  #pendingUpgrades = 0;
+  #nextConnectionId = 1;
   #closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions = {}) {
     this.#policy = resolvePolicy(DEFAULT_POLICY, options);
     const handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 1);
-    this.#sweep = new TimerSweep(sweepResolutionFor([this.#policy.pingIntervalMs, this.#policy.idleTimeoutMs, this.#policy.closeTimeoutMs]));
-    if (options.root !== undefined) this.#staticFiles = new StaticFiles({ root: options.root });
-    this.httpServer = createHttpServer({
+    this.#shutdownTimeoutMs = checkInteger('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS, 0);
+    this.#maxConnections = checkInteger('maxConnections', options.maxConnections ?? 0, 0);
+    this.#sweep = new TimerSweep(sweepResolutionFor([this.#policy.pingIntervalMs, this.#policy.idleTimeoutMs, this.#policy.maxLifetimeMs, this.#policy.closeTimeoutMs]));
+    if (options.metricsPath !== undefined && !options.metricsPath.startsWith('/')) {
+      throw new TypeError(`metricsPath must start with "/" (got ${JSON.stringify(options.metricsPath)})`);
+    }
+    this.metrics = options.metricsPath === undefined ? undefined : new Metrics();
+    const observers: ServerObserver[] = [];
+    if (options.accessLog !== undefined) observers.push(createAccessLog(options.accessLog));
+    if (this.metrics !== undefined) observers.push(this.metrics);
+    this.#observer = observers.length === 0 ? undefined : observers.length === 1 ? observers[0] : combineObservers(...observers);
+    const staticFiles = options.root === undefined ? undefined : new StaticFiles({ root: options.root, ...options.static });
+    this.#requestContext = {
+      httpRoutes: this.#httpRoutes, webSocketRoutes: this.#webSocketRoutes, staticFiles,
+      metrics: this.metrics, metricsPath: options.metricsPath, observer: this.#observer,
+    };
+    const serverOptions = {
       // Node drops a client whose request head is not complete in time (408), checking on this interval.
       headersTimeout: handshakeTimeoutMs,
       requestTimeout: Math.max(handshakeTimeoutMs, 300_000),
       connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(handshakeTimeoutMs / 4))),
-    });
-    this.httpServer.on('request', (req, res) => this.#onRequest(req, res));
-    this.httpServer.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+    };
+    this.httpServer = options.tls === undefined
+      ? createHttpServer(serverOptions)
+      : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key });
+    this.httpServer.on('request', (req, res) => handleRequest(this.#requestContext, req, res));
+    this.httpServer.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => handleClientError(this.#observer, error, socket as Socket));
+    this.attach(this.httpServer);
   }
 
-  /** Adds a WebSocket route at an exact path. */
-  websocket<Data = undefined>(path: string, route: WebSocketRoute<Data>): this {
-    if (!path.startsWith('/')) throw new TypeError(`route path must start with "/" (got ${JSON.stringify(path)})`);
-    if (this.#routes.has(path)) throw new TypeError(`a WebSocket route for ${path} exists already`);
-    const { protocols = [], ...rest } = route;
-    const policy = resolvePolicy(this.#policy, rest);
-    this.#sweep.requireResolution(sweepResolutionFor([policy.pingIntervalMs, policy.idleTimeoutMs, policy.closeTimeoutMs]));
-    const handlers = this.#trackingHandlers(route as WebSocketHandlers<any>);
-    this.#routes.set(path, { handlers, policy, protocols: [...protocols] });
+  /** Adds an HTTP route; `method` '*' takes any method. Handlers get route parameters as their third argument. */
+  route(method: string, pattern: string, handler: HttpHandler): this {
+    this.#httpRoutes.add(method.toUpperCase(), pattern, handler);
     return this;
   }
 
-  /** Sends a message to every connection subscribed to `topic`, encoding it once. */
+  get(pattern: string, handler: HttpHandler): this { return this.route('GET', pattern, handler); }
+  post(pattern: string, handler: HttpHandler): this { return this.route('POST', pattern, handler); }
+  put(pattern: string, handler: HttpHandler): this { return this.route('PUT', pattern, handler); }
+  patch(pattern: string, handler: HttpHandler): this { return this.route('PATCH', pattern, handler); }
+  delete(pattern: string, handler: HttpHandler): this { return this.route('DELETE', pattern, handler); }
+  all(pattern: string, handler: HttpHandler): this { return this.route('*', pattern, handler); }
+
+  /** Adds a WebSocket route; the pattern takes `:name` parameters and a trailing `*`, as HTTP routes do. */
+  websocket<Data = undefined>(pattern: string, route: WebSocketRoute<Data>): this {
+    const policy = resolvePolicy(this.#policy, route);
+    this.#sweep.requireResolution(sweepResolutionFor([policy.pingIntervalMs, policy.idleTimeoutMs, policy.maxLifetimeMs, policy.closeTimeoutMs]));
+    for (const [name, list] of [['protocols', route.protocols], ['allowedOrigins', route.allowedOrigins]] as const) {
+      if (list !== undefined && (!Array.isArray(list) || !list.every((item) => typeof item === 'string' && item !== ''))) {
+        throw new TypeError(`${name} must be an array of non-empty strings`);
+      }
+    }
+    const resolved: ResolvedRoute = {
+      pattern, handlers: route as WebSocketHandlers<any>, policy,
+      protocols: [...(route.protocols ?? [])],
+      allowedOrigins: route.allowedOrigins === undefined ? undefined : [...route.allowedOrigins],
+      maxConnections: checkInteger('maxConnections', route.maxConnections ?? 0, 0),
+      upgrade: route.upgrade as WebSocketRouteOptions<any>['upgrade'],
+      openCount: 0,
+    };
+    this.#webSocketRoutes.add('GET', pattern, resolved);
+    return this;
+  }
+
+  /** Sends a message to every connection subscribed to `topic`, encoding it once; returns how many. */
   publish(topic: string, data: string | Uint8Array, isBinary?: boolean): number {
     return this.#broker.publish(topic, data, isBinary);
+  }
+
+  subscriberCount(topic: string): number {
+    return this.#broker.subscriberCount(topic);
   }
 
   /** Open WebSocket connections across all routes. */
   get connectionCount(): number {
     return this.#connections.size;
+  }
+
+  /** Open WebSocket connections on the route registered with `pattern`. */
+  routeConnectionCount(pattern: string): number {
+    const lookup = this.#webSocketRoutes.match('GET', pattern);
+    return lookup.kind === 'found' && lookup.match.pattern === pattern ? lookup.match.value.openCount : 0;
+  }
+
+  /**
+   * Serves this server's WebSocket routes on another http.Server (Express, Fastify...). Upgrades for paths
+   * with no route are left to the server's other 'upgrade' listeners, or refused with 404 if it has none.
+   */
+  attach(server: HttpServer): this {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = pathOf(req.url);
+      const known = path !== undefined && this.#webSocketRoutes.match('GET', path).kind === 'found';
+      if (!known && server !== this.httpServer && server.listenerCount('upgrade') > 1) return;
+      this.#onUpgrade(req, socket as Socket, head);
+    });
+    return this;
   }
 
   listen(options: ListenOptions = {}): Promise<AddressInfo> {
@@ -92,8 +166,8 @@ export class Switchyard {
   }
 
   /**
-   * Stops accepting, closes every WebSocket with 1001, waits for them up to the close timeout (then drops
-   * them), and resolves when the server is fully closed.
+   * Graceful stop: stops accepting, closes every WebSocket with 1001, waits for them up to shutdownTimeoutMs
+   * (then drops them), and resolves when the server is fully closed.
    */
   close(): Promise<void> {
     this.#closing ??= this.#shutDown();
@@ -105,105 +179,110 @@ export class Switchyard {
     const stopped = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
     server.closeIdleConnections();
     for (const socket of this.#refusedSockets) socket.destroy();
-    const open = [...this.#connections];
-    const closed = open.map((ws) => new Promise<void>((resolve) => closeWaiters.set(ws, resolve)));
-    for (const ws of open) {
+    const closed = [...this.#connections].map((ws) => {
+      const gone = new Promise<void>((resolve) => this.#closeWaiters.set(ws, resolve));
       try {
         ws.close(CloseCode.GoingAway, 'server shutting down');
       } catch {
         ws.terminate();
       }
-    }
+      return gone;
+    });
     const deadline = setTimeout(() => {
       for (const ws of this.#connections) ws.terminate();
       server.closeAllConnections();
-    }, this.#policy.closeTimeoutMs);
+    }, this.#shutdownTimeoutMs);
     await Promise.all(closed);
     server.closeAllConnections();
     await stopped;
     clearTimeout(deadline);
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const path = pathOf(req.url);
-    if (path !== undefined && this.#routes.has(path)) {
-      // RFC 6455 §4.2.2 / RFC 7231 §6.5.15: a WebSocket endpoint asked for plain HTTP.
-      res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Version': '13' });
-      res.end('this path speaks WebSocket: send an Upgrade request\n');
-      return;
-    }
-    if (this.#staticFiles !== undefined) {
-      void this.#staticFiles.handle(req, res);
-      return;
-    }
-    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
-    res.end('not found\n');
-  }
+  readonly #closeWaiters = new WeakMap<WebSocket<any>, () => void>();
 
-  #onUpgrade(req: IncomingMessage, duplex: Duplex, head: Buffer): void {
-    const socket = duplex as Socket;
+  #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     // Until a WebSocket owns the socket, an error on it (a reset mid-handshake) must not become uncaught.
     socket.on('error', ignoreError);
     const path = pathOf(req.url);
-    const route = path === undefined ? undefined : this.#routes.get(path);
-    if (route === undefined || this.#closing !== undefined) {
-      const status = route === undefined ? 404 : 503;
-      this.#refuse(socket, renderResponse(rejection(status, route === undefined ? 'no WebSocket route at this path' : 'server shutting down')));
+    const lookup = path === undefined ? undefined : this.#webSocketRoutes.match('GET', path);
+    if (this.#closing !== undefined) {
+      this.#refuse(req, socket, '', { status: 503, reason: 'shutting-down', detail: 'server shutting down' });
       return;
     }
-    const result = acceptServerHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers }, { protocols: route.protocols });
-    if (!result.accepted) {
-      this.#refuse(socket, renderResponse(result.response));
+    if (path === undefined || lookup?.kind !== 'found') {
+      this.#refuse(req, socket, '', { status: 404, reason: 'no-route', detail: 'no WebSocket route at this path' });
       return;
     }
-    socket.write(renderResponse(result.response));
+    const { value: route, params } = lookup.match;
+    const checked = checkUpgrade(req, route, this.#connections.size + this.#pendingUpgrades, this.#maxConnections);
+    if ('refusal' in checked) {
+      this.#refuse(req, socket, route.pattern, checked.refusal);
+      return;
+    }
+    if (route.upgrade === undefined) {
+      // The common case stays synchronous: no promise, no extra tick.
+      this.#open(req, socket, head, route, params, checked.protocol, undefined, checked.response);
+      return;
+    }
+    route.openCount++;
+    this.#pendingUpgrades++;
+    void decideUpgrade(req, route, path, params, checked.protocol, checked.response).then((admission) => {
+      route.openCount--;
+      this.#pendingUpgrades--;
+      if (socket.destroyed) return;
+      if (!admission.accepted) this.#refuse(req, socket, route.pattern, admission.refusal);
+      else if (this.#closing !== undefined) this.#refuse(req, socket, route.pattern, { status: 503, reason: 'shutting-down', detail: 'server shutting down' });
+      else this.#open(req, socket, head, route, params, admission.protocol, admission.data, admission.response);
+    });
+  }
+
+  #open(req: IncomingMessage, socket: Socket, head: Buffer, route: ResolvedRoute, params: Readonly<Record<string, string>>,
+    protocol: string, data: unknown, response: import('../protocol/handshake.js').HandshakeResponse): void {
+    socket.write(renderAccept(response));
     socket.off('error', ignoreError);
     const ws = new WebSocket<any>({
-      socket, role: 'server', policy: route.policy, handlers: route.handlers,
-      sweep: this.#sweep, protocol: result.protocol, url: req.url ?? '/', data: undefined, broker: this.#broker,
+      socket, role: 'server', policy: route.policy, handlers: route.handlers, sweep: this.#sweep, protocol,
+      url: req.url ?? '/', data, broker: this.#broker, request: { params, headers: req.headers },
+      id: this.#nextConnectionId++, onClosed: this.#onClosed,
     });
+    route.openCount++;
     this.#connections.add(ws);
+    this.#routeOf.set(ws, route);
+    if (this.#observer?.webSocketOpen !== undefined) {
+      this.#observer.webSocketOpen({ id: ws.id, route: route.pattern, url: ws.url, remoteAddress: ws.remoteAddress, protocol });
+    }
     ws.start(head);
   }
 
-  /** Answers an upgrade we refuse and closes; a peer that never reads is dropped after the close timeout. */
-  #refuse(socket: Socket, response: string): void {
-    if (socket.destroyed) return;
-    this.#refusedSockets.add(socket);
-    socket.once('close', () => this.#refusedSockets.delete(socket));
-    socket.end(response);
-    socket.setTimeout(this.#policy.closeTimeoutMs, () => socket.destroy());
-  }
+  readonly #onClosed = (ws: WebSocket<any>, code: number, reason: string, wasClean: boolean): void => {
+    const route = this.#routeOf.get(ws);
+    if (route !== undefined) route.openCount--;
+    this.#connections.delete(ws);
+    this.#closeWaiters.get(ws)?.();
+    if (this.#observer?.webSocketClose !== undefined && route !== undefined) {
+      this.#observer.webSocketClose({
+        id: ws.id, route: route.pattern, url: ws.url, remoteAddress: ws.remoteAddress, protocol: ws.protocol,
+        durationMs: Date.now() - ws.openedAtMs, code, reason, wasClean, messagesIn: ws.messagesIn, messagesOut: ws.messagesOut,
+        bytesIn: ws.bytesIn, bytesOut: ws.bytesOut, droppedMessages: ws.droppedMessages,
+      });
+    }
+  };
 
-  /** Wraps a route's close handler so the server knows when each connection is gone. */
-  #trackingHandlers(handlers: WebSocketHandlers<any>): WebSocketHandlers<any> {
-    const connections = this.#connections;
-    const userClose = handlers.close;
-    return {
-      ...handlers,
-      close(ws, code, reason, wasClean) {
-        connections.delete(ws);
-        try {
-          userClose?.call(handlers, ws, code, reason, wasClean);
-        } finally {
-          closeWaiters.get(ws)?.();
-          closeWaiters.delete(ws);
-        }
-      },
-    };
+  #refuse(req: IncomingMessage, socket: Socket, route: string, refusal: Refusal): void {
+    this.#observer?.handshakeRejected?.({
+      route, url: req.url ?? '', remoteAddress: socket.remoteAddress ?? '', status: refusal.status, reason: refusal.reason, detail: refusal.detail,
+    });
+    refuseSocket(socket, refusal, this.#policy.closeTimeoutMs, this.#refusedSockets);
   }
 }
 
-const closeWaiters = new WeakMap<WebSocket<any>, () => void>();
+function renderAccept(response: import('../protocol/handshake.js').HandshakeResponse): string {
+  let text = `HTTP/1.1 ${response.status} ${response.statusText}\r\n`;
+  for (const [name, value] of response.headers) text += `${name}: ${value}\r\n`;
+  return `${text}\r\n`;
+}
 
 function ignoreError(): void {}
-
-/** The path part of a request target; undefined when it is not origin-form. */
-function pathOf(url: string | undefined): string | undefined {
-  if (url === undefined || !url.startsWith('/')) return undefined;
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
-}
 
 export function createServer(options: ServerOptions = {}): Switchyard {
   return new Switchyard(options);

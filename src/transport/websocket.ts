@@ -1,6 +1,6 @@
 // A WebSocket over a stream socket: feeds received bytes to the sans-I/O Connection, calls the application's
-// handlers directly, writes each tick's outgoing frames in one batch, and keeps time through a shared sweep
-// (keep-alive pings, idle timeout, close deadline).
+// handlers directly, writes each tick's outgoing frames in one batch, bounds unsent bytes with the route's
+// slow-consumer policy, and keeps time through a shared sweep (pings, idle, lifetime, close deadline).
 import type { Socket } from 'node:net';
 import type { ProtocolError } from '../errors.js';
 import { CloseCode, ReadyState } from '../protocol/constants.js';
@@ -22,6 +22,25 @@ export interface WebSocketHandlers<Data = unknown> {
   pong?(ws: WebSocket<Data>, data: Buffer): void;
   /** A protocol violation by the peer or a socket error; `close` follows. */
   error?(ws: WebSocket<Data>, error: Error): void;
+  /**
+   * With messagePieceBytes set, called instead of `message`: the next piece of a message, in order, each at
+   * most that many bytes, the last with isLast (an empty message is one empty last piece).
+   */
+  messagePiece?(ws: WebSocket<Data>, piece: Buffer, isBinary: boolean, isLast: boolean): void;
+  /**
+   * The slow-consumer policy did not send a message of `bytes` bytes (published on `topic`, or undefined for
+   * a direct send) because unsent bytes would pass maxBackpressureBytes, or because a newer message on the
+   * same topic replaced it (keep-latest).
+   */
+  dropped?(ws: WebSocket<Data>, bytes: number, topic: string | undefined): void;
+}
+
+/** What the server knows of the upgrade request, kept on the connection. */
+export interface UpgradeRequestInfo {
+  /** Route parameters (`/rooms/:room` -> { room }), percent-decoded. */
+  params: Readonly<Record<string, string>>;
+  /** The request's headers, lower-case names as node parses them. */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 
@@ -36,9 +55,17 @@ export interface WebSocketInit<Data> {
   data: Data;
   /** Where subscribe()/unsubscribe() register; without one, topics are unavailable. */
   broker?: TopicBroker<WebSocket<any>>;
+  request?: UpgradeRequestInfo;
+  /** A number unique among the server's connections, for logs. */
+  id?: number;
+  /** Called after the application's `close` handler: the owner's bookkeeping (counts, logs, metrics). */
+  onClosed?: (ws: WebSocket<Data>, code: number, reason: string, wasClean: boolean) => void;
 }
 
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+
 const kWebSocket = Symbol('switchyard.websocket');
+const EMPTY_WRITE = Buffer.alloc(0);
 type OwnedSocket = Socket & { [kWebSocket]: WebSocket<any> };
 
 /** Outgoing frames adding up to at most this are copied into one buffer and written with one call. */
@@ -51,6 +78,17 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   readonly url: string;
   /** Round-trip time of the last answered keep-alive ping, or -1 before the first. */
   latencyMs = -1;
+  readonly id: number;
+  readonly params: Readonly<Record<string, string>>;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Wall-clock time the connection opened (ms since the epoch). */
+  readonly openedAtMs: number;
+  // Traffic counters: messages and wire bytes each way, and messages the slow-consumer policy dropped.
+  messagesIn = 0;
+  messagesOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  droppedMessages = 0;
 
   readonly #socket: Socket;
   readonly #connection: Connection;
@@ -58,11 +96,14 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   readonly #policy: WebSocketPolicy;
   readonly #sweep: TimerSweep;
   readonly #broker: TopicBroker<WebSocket<any>> | undefined;
+  readonly #onClosed: ((ws: WebSocket<Data>, code: number, reason: string, wasClean: boolean) => void) | undefined;
   /** Topics this connection is subscribed to; allocated on the first subscribe. */
   #topics: Set<string> | undefined;
   #remoteAddress: string | undefined;
   /** Bound once, used only while send() is reporting backpressure. */
   #drainCheckBound: (() => void) | undefined;
+  /** keep-latest policy: the newest unsent message per topic, written when the socket drains. */
+  #latestByTopic: Map<string, readonly Buffer[]> | undefined;
   #receiving = false;
   #flushScheduled = false;
   #awaitingDrain = false;
@@ -82,11 +123,21 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     this.#handlers = init.handlers;
     this.#sweep = init.sweep;
     this.#broker = init.broker;
+    this.#onClosed = init.onClosed;
     this.data = init.data;
     this.protocol = init.protocol;
     this.url = init.url;
-    this.#connection = new Connection(init.role, this, { maxFrameBytes: policy.maxFrameBytes, maxMessageBytes: policy.maxMessageBytes });
+    this.id = init.id ?? 0;
+    this.params = init.request?.params ?? NO_PARAMS;
+    this.headers = init.request?.headers ?? NO_PARAMS;
+    this.#connection = new Connection(init.role, this, {
+      maxFrameBytes: policy.maxFrameBytes,
+      maxMessageBytes: policy.maxMessageBytes,
+      messagePieceBytes: policy.messagePieceBytes,
+      allowInvalidUtf8: policy.allowInvalidUtf8,
+    });
     const now = init.sweep.nowMs;
+    this.openedAtMs = now;
     this.#nextPingAtMs = now + policy.pingIntervalMs;
     this.#lastMessageAtMs = now;
 
@@ -130,6 +181,12 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     return this.#socket.remotePort ?? 0;
   }
 
+  /** The request's query parameters, parsed when first asked for. */
+  get query(): URLSearchParams {
+    const at = this.url.indexOf('?');
+    return new URLSearchParams(at === -1 ? '' : this.url.slice(at + 1));
+  }
+
   /** Starts delivery: calls `open`, then feeds bytes that arrived together with the handshake. */
   start(head?: Buffer): void {
     if (this.#handlers.open !== undefined) {
@@ -161,21 +218,78 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
    */
   send(data: string | Buffer | Uint8Array | ArrayBuffer, isBinary: boolean = typeof data !== 'string'): boolean {
     const connection = this.#connection;
+    const byteLength = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    if (!this.#admit(byteLength, undefined)) return false;
     let queued: boolean;
     if (typeof data === 'string') queued = isBinary ? connection.send(Buffer.from(data), true) : connection.sendText(data);
     else queued = connection.send(data instanceof ArrayBuffer ? new Uint8Array(data) : data, isBinary);
+    return this.#afterQueue(queued);
+  }
+
+  /** Queues frames encoded once for many connections (publish); `topic` lets keep-latest replace stale ones. */
+  sendEncoded(frames: readonly Buffer[], topic?: string): boolean {
+    if (!this.#admit(totalLength(frames), topic, frames)) return false;
+    return this.#afterQueue(this.#connection.sendEncoded(frames));
+  }
+
+  #afterQueue(queued: boolean): boolean {
     if (!queued) return false;
+    this.messagesOut++;
     this.#lastMessageAtMs = this.#sweep.nowMs;
     this.#scheduleFlush();
     return this.#checkBackpressure();
   }
 
-  /** Queues frames encoded once for many connections (publish). */
-  sendEncoded(frames: readonly Buffer[]): boolean {
-    if (!this.#connection.sendEncoded(frames)) return false;
-    this.#lastMessageAtMs = this.#sweep.nowMs;
-    this.#scheduleFlush();
-    return this.#checkBackpressure();
+  /**
+   * The slow-consumer policy: lets a message through while unsent bytes stay within maxBackpressureBytes;
+   * otherwise closes (1008), drops it, or (keep-latest, published messages) parks it as its topic's newest.
+   */
+  #admit(byteLength: number, topic: string | undefined, frames?: readonly Buffer[]): boolean {
+    const policy = this.#policy;
+    const fits = this.bufferedAmount + byteLength <= policy.maxBackpressureBytes;
+    // While an older message of this topic is parked, a newer one replaces it, so a topic never reorders.
+    if (fits && (topic === undefined || this.#latestByTopic?.has(topic) !== true)) return true;
+    if (this.#connection.readyState !== ReadyState.Open) return false;
+    if (policy.slowConsumerPolicy === 'keep-latest' && topic !== undefined && frames !== undefined) {
+      const parked = (this.#latestByTopic ??= new Map());
+      const replaced = parked.get(topic);
+      if (replaced !== undefined) this.#recordDrop(totalLength(replaced), topic);
+      parked.set(topic, frames);
+      this.#awaitingDrain = true;
+      this.#ensureDrainSignal();
+      return false;
+    }
+    this.#recordDrop(byteLength, topic);
+    if (policy.slowConsumerPolicy === 'close') {
+      this.#connection.fail(CloseCode.PolicyViolation, 'slow consumer: too many unsent bytes');
+      this.#flush();
+    }
+    return false;
+  }
+
+  #recordDrop(byteLength: number, topic: string | undefined): void {
+    this.droppedMessages++;
+    const dropped = this.#handlers.dropped;
+    if (dropped === undefined) return;
+    try {
+      dropped(this, byteLength, topic);
+    } catch (error) {
+      this.#reportError(error);
+    }
+  }
+
+  /** Writes parked keep-latest messages once there is room again; returns false if some must keep waiting. */
+  #releaseParked(): boolean {
+    const parked = this.#latestByTopic;
+    if (parked === undefined) return true;
+    for (const [topic, frames] of parked) {
+      if (this.bufferedAmount + totalLength(frames) > this.#policy.maxBackpressureBytes) return false;
+      parked.delete(topic);
+      if (this.#connection.sendEncoded(frames)) this.messagesOut++;
+    }
+    this.#latestByTopic = undefined;
+    this.#flush();
+    return true;
   }
 
   ping(data: string | Uint8Array = Buffer.alloc(0)): boolean {
@@ -218,8 +332,15 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   // ---- ProtocolEvents (called by the Connection; not for applications) ----
 
   onMessage(data: Buffer, isBinary: boolean): void {
+    this.messagesIn++;
     this.#lastMessageAtMs = this.#sweep.nowMs;
     this.#handlers.message?.(this, data, isBinary);
+  }
+
+  onMessagePiece(piece: Buffer, isBinary: boolean, isLast: boolean): void {
+    if (isLast) this.messagesIn++;
+    this.#lastMessageAtMs = this.#sweep.nowMs;
+    this.#handlers.messagePiece?.(this, piece, isBinary, isLast);
   }
 
   onPing(data: Buffer): void {
@@ -257,6 +378,11 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
       this.#flush();
       return;
     }
+    if (policy.maxLifetimeMs > 0 && nowMs - this.openedAtMs >= policy.maxLifetimeMs) {
+      connection.close(CloseCode.GoingAway, 'connection lifetime exceeded');
+      this.#flush();
+      return;
+    }
     if (policy.pingIntervalMs > 0 && nowMs >= this.#nextPingAtMs) {
       this.#nextPingAtMs = nowMs + policy.pingIntervalMs;
       if (this.#heardFromPeer) {
@@ -278,6 +404,7 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   // ---- I/O ----
 
   #onData(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
     this.#heardFromPeer = true;
     this.#receiving = true;
     try {
@@ -303,7 +430,12 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   }
 
   #onDrain(): void {
-    if (!this.#awaitingDrain || this.bufferedAmount > this.#policy.backpressureBytes) return;
+    if (!this.#awaitingDrain) return;
+    if (!this.#releaseParked()) {
+      this.#ensureDrainSignal();
+      return;
+    }
+    if (this.bufferedAmount > this.#policy.backpressureBytes) return;
     this.#awaitingDrain = false;
     const drain = this.#handlers.drain;
     if (drain === undefined) return;
@@ -330,6 +462,7 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   #onSocketClose(): void {
     this.#socketClosed = true;
     this.#sweep.delete(this);
+    this.#latestByTopic = undefined;
     if (this.#topics !== undefined) {
       for (const topic of this.#topics) this.#broker?.unsubscribe(topic, this);
       this.#topics = undefined;
@@ -337,12 +470,14 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     this.#connection.receiveEof();
     const { code, reason, wasClean } = this.#connection.closeInfo();
     const close = this.#handlers.close;
-    if (close === undefined) return;
-    try {
-      close(this, code, reason, wasClean);
-    } catch (error) {
-      this.#reportError(error);
+    if (close !== undefined) {
+      try {
+        close(this, code, reason, wasClean);
+      } catch (error) {
+        this.#reportError(error);
+      }
     }
+    this.#onClosed?.(this, code, reason, wasClean);
   }
 
   /** Hands an error to the route's `error` handler, or, without one, to a process warning (never a crash). */
@@ -394,10 +529,12 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     const afterWrite = this.#awaitingDrain ? this.#drainCheck : undefined;
     let belowHighWater: boolean;
     if (chunks.length === 1) {
+      this.bytesOut += chunks[0]!.length;
       belowHighWater = socket.write(chunks[0]!, afterWrite);
     } else {
       let totalBytes = 0;
       for (const chunk of chunks) totalBytes += chunk.length;
+      this.bytesOut += totalBytes;
       if (totalBytes <= COALESCE_MAX_BYTES) {
         belowHighWater = socket.write(Buffer.concat(chunks, totalBytes), afterWrite);
       } else {
@@ -416,11 +553,25 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     return (this.#drainCheckBound ??= () => this.#onDrain());
   }
 
+  /** Makes sure a drain check will come: the socket's own 'drain' if it is full, else a write callback. */
+  #ensureDrainSignal(): void {
+    const socket = this.#socket;
+    if (socket.writableNeedDrain || socket.destroyed) return;
+    if (this.#connection.outgoingBytes > 0) return; // the coming flush attaches the callback
+    socket.write(EMPTY_WRITE, this.#drainCheck);
+  }
+
   #checkBackpressure(): boolean {
     if (this.bufferedAmount <= this.#policy.backpressureBytes) return true;
     this.#awaitingDrain = true;
     return false;
   }
+}
+
+function totalLength(frames: readonly Buffer[]): number {
+  let byteLength = 0;
+  for (const frame of frames) byteLength += frame.length;
+  return byteLength;
 }
 
 function flushLater(ws: WebSocket<unknown>): void {
