@@ -26,7 +26,7 @@ export type AccessLogFormat = 'text' | 'json';
 
 export interface AccessLogOptions {
   format: AccessLogFormat;
-  /** Receives one line (no trailing newline) per HTTP request and per WebSocket open and close. */
+  /** Receives one line (no trailing newline) per HTTP request, per WebSocket open and close, and per refused upgrade. */
   write(line: string): void;
 }
 

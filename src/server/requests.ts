@@ -17,6 +17,8 @@ export interface RequestContext {
   readonly metrics: Metrics | undefined;
   readonly metricsPath: string | undefined;
   readonly observer: ServerObserver | undefined;
+  /** Brings the metrics up to date just before they are rendered. */
+  readonly collectMetrics: () => void;
 }
 
 /** The path part of a request target; undefined when it is not origin-form. */
@@ -39,6 +41,7 @@ export function handleRequest(context: RequestContext, req: IncomingMessage, res
     return;
   }
   if (context.metrics !== undefined && path === context.metricsPath && (req.method === 'GET' || req.method === 'HEAD')) {
+    context.collectMetrics();
     const body = context.metrics.render();
     res.writeHead(200, { 'Content-Type': metricsContentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : body);

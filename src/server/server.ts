@@ -10,7 +10,7 @@ import { Router } from '../http/router.js';
 import { StaticFiles } from '../http/static-files.js';
 import { TopicBroker } from '../pubsub/broker.js';
 import { TimerSweep, sweepResolutionFor } from '../transport/timers.js';
-import { WebSocket, type WebSocketHandlers } from '../transport/websocket.js';
+import { WebSocket, type WebSocketHandlers, type WebSocketOwner } from '../transport/websocket.js';
 import { DEFAULT_POLICY, checkInteger, resolvePolicy, type WebSocketPolicy, type WebSocketPolicyOptions } from '../transport/policy.js';
 import { createAccessLog } from './access-log.js';
 import { Metrics } from './metrics.js';
@@ -64,11 +64,13 @@ export class Switchyard {
     const observers: ServerObserver[] = [];
     if (options.accessLog !== undefined) observers.push(createAccessLog(options.accessLog));
     if (this.metrics !== undefined) observers.push(this.metrics);
-    this.#observer = observers.length === 0 ? undefined : observers.length === 1 ? observers[0] : combineObservers(...observers);
+    // Always combined, even when alone: an observer that throws is isolated from the server.
+    this.#observer = observers.length === 0 ? undefined : combineObservers(...observers);
     const staticFiles = options.root === undefined ? undefined : new StaticFiles({ root: options.root, ...options.static });
     this.#requestContext = {
       httpRoutes: this.#httpRoutes, webSocketRoutes: this.#webSocketRoutes, staticFiles,
       metrics: this.metrics, metricsPath: options.metricsPath, observer: this.#observer,
+      collectMetrics: () => this.#reportLiveTraffic(),
     };
     const serverOptions = {
       // Node drops a client whose request head is not complete in time (408), checking on this interval.
@@ -177,7 +179,6 @@ export class Switchyard {
   async #shutDown(): Promise<void> {
     const server = this.httpServer;
     const stopped = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
-    server.closeIdleConnections();
     for (const socket of this.#refusedSockets) socket.destroy();
     const closed = [...this.#connections].map((ws) => {
       const gone = new Promise<void>((resolve) => this.#closeWaiters.set(ws, resolve));
@@ -192,9 +193,12 @@ export class Switchyard {
       for (const ws of this.#connections) ws.terminate();
       server.closeAllConnections();
     }, this.#shutdownTimeoutMs);
+    // HTTP responses in flight may finish; keep-alive connections are closed as soon as they fall idle.
+    const idleSweep = setInterval(() => server.closeIdleConnections(), 50);
+    server.closeIdleConnections();
     await Promise.all(closed);
-    server.closeAllConnections();
     await stopped;
+    clearInterval(idleSweep);
     clearTimeout(deadline);
   }
 
@@ -243,7 +247,7 @@ export class Switchyard {
     const ws = new WebSocket<any>({
       socket, role: 'server', policy: route.policy, handlers: route.handlers, sweep: this.#sweep, protocol,
       url: req.url ?? '/', data, broker: this.#broker, request: { params, headers: req.headers },
-      id: this.#nextConnectionId++, onClosed: this.#onClosed,
+      id: this.#nextConnectionId++, owner: this.#owner,
     });
     route.openCount++;
     this.#connections.add(ws);
@@ -254,19 +258,35 @@ export class Switchyard {
     ws.start(head);
   }
 
-  readonly #onClosed = (ws: WebSocket<any>, code: number, reason: string, wasClean: boolean): void => {
-    const route = this.#routeOf.get(ws);
-    if (route !== undefined) route.openCount--;
-    this.#connections.delete(ws);
-    this.#closeWaiters.get(ws)?.();
-    if (this.#observer?.webSocketClose !== undefined && route !== undefined) {
-      this.#observer.webSocketClose({
-        id: ws.id, route: route.pattern, url: ws.url, remoteAddress: ws.remoteAddress, protocol: ws.protocol,
-        durationMs: Date.now() - ws.openedAtMs, code, reason, wasClean, messagesIn: ws.messagesIn, messagesOut: ws.messagesOut,
-        bytesIn: ws.bytesIn, bytesOut: ws.bytesOut, droppedMessages: ws.droppedMessages,
-      });
-    }
+  readonly #owner: WebSocketOwner = {
+    closed: (ws, code, reason, wasClean) => {
+      const route = this.#routeOf.get(ws);
+      if (route !== undefined) route.openCount--;
+      this.#connections.delete(ws);
+      this.#closeWaiters.get(ws)?.();
+      if (this.#observer?.webSocketClose !== undefined && route !== undefined) {
+        this.#observer.webSocketClose({
+          id: ws.id, route: route.pattern, url: ws.url, remoteAddress: ws.remoteAddress, protocol: ws.protocol,
+          durationMs: Date.now() - ws.openedAtMs, code, reason, wasClean, messagesIn: ws.messagesIn, messagesOut: ws.messagesOut,
+          bytesIn: ws.bytesIn, bytesOut: ws.bytesOut, droppedMessages: ws.droppedMessages,
+        });
+      }
+    },
+    dropped: (ws) => {
+      const route = this.#routeOf.get(ws);
+      if (route !== undefined) this.#observer?.messageDropped?.(route.pattern, 1);
+    },
   };
+
+  /** Before a scrape: report open connections' traffic so far, so long-lived ones show up before they close. */
+  #reportLiveTraffic(): void {
+    const metrics = this.metrics;
+    if (metrics === undefined) return;
+    for (const ws of this.#connections) {
+      const route = this.#routeOf.get(ws);
+      if (route !== undefined) metrics.addTraffic(route.pattern, ws.messagesIn, ws.bytesIn, ws.messagesOut, ws.bytesOut, ws.id);
+    }
+  }
 
   #refuse(req: IncomingMessage, socket: Socket, route: string, refusal: Refusal): void {
     this.#observer?.handshakeRejected?.({

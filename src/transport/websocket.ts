@@ -58,8 +58,14 @@ export interface WebSocketInit<Data> {
   request?: UpgradeRequestInfo;
   /** A number unique among the server's connections, for logs. */
   id?: number;
-  /** Called after the application's `close` handler: the owner's bookkeeping (counts, logs, metrics). */
-  onClosed?: (ws: WebSocket<Data>, code: number, reason: string, wasClean: boolean) => void;
+  /** Whoever keeps books on this connection (the server: counts, logs, metrics). */
+  owner?: WebSocketOwner;
+}
+
+/** Bookkeeping hooks, called after the application's own handlers. */
+export interface WebSocketOwner {
+  closed(ws: WebSocket<any>, code: number, reason: string, wasClean: boolean): void;
+  dropped(ws: WebSocket<any>, bytes: number, topic: string | undefined): void;
 }
 
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
@@ -96,7 +102,7 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   readonly #policy: WebSocketPolicy;
   readonly #sweep: TimerSweep;
   readonly #broker: TopicBroker<WebSocket<any>> | undefined;
-  readonly #onClosed: ((ws: WebSocket<Data>, code: number, reason: string, wasClean: boolean) => void) | undefined;
+  readonly #owner: WebSocketOwner | undefined;
   /** Topics this connection is subscribed to; allocated on the first subscribe. */
   #topics: Set<string> | undefined;
   #remoteAddress: string | undefined;
@@ -123,7 +129,7 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     this.#handlers = init.handlers;
     this.#sweep = init.sweep;
     this.#broker = init.broker;
-    this.#onClosed = init.onClosed;
+    this.#owner = init.owner;
     this.data = init.data;
     this.protocol = init.protocol;
     this.url = init.url;
@@ -270,12 +276,14 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   #recordDrop(byteLength: number, topic: string | undefined): void {
     this.droppedMessages++;
     const dropped = this.#handlers.dropped;
-    if (dropped === undefined) return;
-    try {
-      dropped(this, byteLength, topic);
-    } catch (error) {
-      this.#reportError(error);
+    if (dropped !== undefined) {
+      try {
+        dropped(this, byteLength, topic);
+      } catch (error) {
+        this.#reportError(error);
+      }
     }
+    this.#owner?.dropped(this, byteLength, topic);
   }
 
   /** Writes parked keep-latest messages once there is room again; returns false if some must keep waiting. */
@@ -477,7 +485,7 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
         this.#reportError(error);
       }
     }
-    this.#onClosed?.(this, code, reason, wasClean);
+    this.#owner?.closed(this, code, reason, wasClean);
   }
 
   /** Hands an error to the route's `error` handler, or, without one, to a process warning (never a crash). */
