@@ -50,6 +50,41 @@ describe('contentTypeFor', () => {
     for (const [name, type] of expected) assert.equal(contentTypeFor(name), type, name);
   });
 
+  it('covers the web\'s other common types', () => {
+    const expected: ReadonlyArray<readonly [string, string]> = [
+      ['lib.cjs', 'text/javascript; charset=utf-8'],
+      ['data.jsonld', 'application/ld+json; charset=utf-8'],
+      ['map.geojson', 'application/geo+json; charset=utf-8'],
+      ['page.xhtml', 'application/xhtml+xml; charset=utf-8'],
+      ['feed.rss', 'application/rss+xml; charset=utf-8'],
+      ['feed.atom', 'application/atom+xml; charset=utf-8'],
+      ['scene.gltf', 'model/gltf+json; charset=utf-8'],
+      ['scene.glb', 'model/gltf-binary'],
+      ['anim.apng', 'image/apng'],
+      ['photo.heic', 'image/heic'],
+      ['photo.heif', 'image/heif'],
+      ['photo.jxl', 'image/jxl'],
+      ['song.m4a', 'audio/mp4'],
+      ['song.aac', 'audio/aac'],
+      ['song.flac', 'audio/flac'],
+      ['song.opus', 'audio/opus'],
+      ['clip.mov', 'video/quicktime'],
+      ['clip.mkv', 'video/x-matroska'],
+      ['stream.m3u8', 'application/vnd.apple.mpegurl'],
+      ['stream.mpd', 'application/dash+xml; charset=utf-8'],
+      ['segment.m4s', 'video/iso.segment'],
+      ['font.eot', 'application/vnd.ms-fontobject'],
+      ['book.epub', 'application/epub+zip'],
+      ['archive.zst', 'application/zstd'],
+      ['subtitles.vtt', 'text/vtt; charset=utf-8'],
+    ];
+    for (const [name, type] of expected) assert.equal(contentTypeFor(name), type, name);
+  });
+
+  it('serves .ts as an MPEG transport stream, as nginx does, since HLS segments are what a web server meets', () => {
+    assert.equal(contentTypeFor('segment0.ts'), 'video/mp2t');
+  });
+
   it('matches extensions case-insensitively', () => {
     assert.equal(contentTypeFor('INDEX.HTML'), 'text/html; charset=utf-8');
     assert.equal(contentTypeFor('Photo.JpEg'), 'image/jpeg');

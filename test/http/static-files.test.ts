@@ -12,7 +12,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StaticFiles } from '../../src/http/static-files.js';
+import { StaticFiles, type StaticFilesOptions } from '../../src/http/static-files.js';
 
 interface RawResponse {
   status: number;
@@ -409,6 +409,17 @@ describe('StaticFiles options and checkRoot', () => {
     for (const indexFile of ['', '.', '..', 'a/index.html', 'a\\index.html', 'index\0.html']) {
       assert.throws(() => new StaticFiles({ root: baseDir, indexFile }), TypeError, JSON.stringify(indexFile));
     }
+  });
+
+  it('throws TypeError for a cacheControl that is not a header value or flags that are not booleans', () => {
+    for (const cacheControl of ['no-cache\r\nSet-Cookie: a=b', 'max-age=1\n', 'x\0']) {
+      assert.throws(() => new StaticFiles({ root: baseDir, cacheControl }), TypeError, JSON.stringify(cacheControl));
+    }
+    const loose = { root: baseDir, directoryListing: 'yes', precompressed: 1 } as unknown as StaticFilesOptions;
+    assert.throws(() => new StaticFiles({ ...loose, precompressed: true }), TypeError);
+    assert.throws(() => new StaticFiles({ ...loose, directoryListing: false }), TypeError);
+    // Every option may be left out or given as undefined, which means its default.
+    new StaticFiles({ root: baseDir, indexFile: undefined, cacheControl: undefined, directoryListing: undefined, precompressed: undefined });
   });
 
   it('serves the configured indexFile for a directory URL', async (t) => {
