@@ -1,82 +1,15 @@
 // The `switchyard serve` contract (docs/architecture.md, CLI contract): the listening line, exit codes 0/1/2
 // with one-line messages that name the flag, limits passed through flags, and a clean stop on SIGTERM.
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cliPath, startCliServer, type RunningServer } from '../_support/cli-server.js';
 import { Opcode, close, patternText, text } from '../_support/frames.js';
-import { openRawClient, type RawClient } from '../_support/raw-client.js';
 import { connect } from '../../src/client/connect.js';
 import { cleanupStack } from '../_support/cleanup.js';
-
-const HOST = '127.0.0.1';
-
-
-interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-/** Runs the CLI to completion (killed after `timeoutMs`, which fails the test). */
-async function runCli(t: TestContext, args: readonly string[], timeoutMs = 10_000): Promise<CliResult> {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-  let timer: NodeJS.Timeout | undefined;
-  const result = await new Promise<CliResult | undefined>((resolve) => {
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    timer = setTimeout(() => resolve(undefined), timeoutMs);
-  });
-  clearTimeout(timer);
-  if (result === undefined) {
-    child.kill('SIGKILL');
-    assert.fail(`switchyard ${args.join(' ')} did not exit within ${timeoutMs} ms; stdout ${JSON.stringify(stdout)}, stderr ${JSON.stringify(stderr)}`);
-  }
-  return result;
-}
-
-async function startServer(defer: (cleanup: () => unknown) => void, args: readonly string[]): Promise<RunningServer> {
-  const server = await startCliServer(args);
-  defer(() => server.stop());
-  return server;
-}
-
-async function rawWebSocket(defer: (cleanup: () => unknown) => void, server: RunningServer, urlPath: string): Promise<RawClient> {
-  const client = await openRawClient(server.port, server.host, { path: urlPath });
-  defer(() => client.destroy());
-  assert.equal(client.response.statusCode, 101, client.response.raw);
-  return client;
-}
-
-/** Asserts a usage/config failure: exit 2, nothing on stdout, the flag named on stderr, no stack trace. */
-function assertUsageError(result: CliResult, mentions: RegExp): void {
-  assert.equal(result.code, 2, `expected exit 2, got ${result.code} (stderr ${JSON.stringify(result.stderr)})`);
-  assert.equal(result.stdout, '');
-  assert.match(result.stderr, mentions);
-  assert.doesNotMatch(result.stderr, /^\s+at /m, 'no stack trace for a usage error');
-}
-
-/** The message lines on stderr, leaving out the standard pointer to --help. */
-function messageLines(stderr: string): string[] {
-  return stderr.split('\n').filter((line) => line !== '' && !/switchyard --help/.test(line));
-}
-
-function httpGet(port: number, urlPath: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const request = http.get({ host: HOST, port, path: urlPath, agent: false, timeout: 5000 }, (response) => {
-      let body = '';
-      response.setEncoding('utf8').on('data', (chunk: string) => { body += chunk; });
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-    });
-    request.on('timeout', () => request.destroy(new Error(`GET ${urlPath} timed out`)));
-    request.on('error', reject);
-  });
-}
+import { HOST, assertUsageError, httpGet, messageLines, rawWebSocket, runCli, startServer } from './_cli.js';
 
 describe('switchyard serve: running', () => {
   it('prints exactly one listening line and serves files and WebSockets on that port', async (t) => {

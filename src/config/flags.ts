@@ -1,0 +1,247 @@
+// The `serve` and `demo` command lines, read against the schema's flags into a config layer. Pure: takes the
+// arguments and the working directory, returns values or throws ConfigError naming the flag.
+import { ConfigError } from '../errors.js';
+import { closestName } from './suggest.js';
+import { CONFIG_SCHEMA, routesSchema, type FlagSpec, type LeafSchema, type LeafType, type ObjectSchema, type RouteKind } from './schema.js';
+import { checkLeaf, checkListItem, describeValue, type ConfigLayer, type RouteLayer } from './validate.js';
+
+/** What a flag does once read. */
+type FlagTarget =
+  | { readonly to: 'config'; readonly path: readonly string[]; readonly leaf: LeafSchema }
+  | { readonly to: 'route-default'; readonly key: 'protocols' | 'allowedOrigins'; readonly leaf: LeafSchema }
+  | { readonly to: 'route'; readonly kind: RouteKind }
+  | { readonly to: 'meta'; readonly key: 'config' | 'printConfig' | 'help' };
+
+export interface FlagDefinition {
+  readonly spec: FlagSpec;
+  readonly doc: string;
+  readonly target: FlagTarget;
+  /** For --help: what the flag stands for in the config file ('websocket.maxMessageBytes'), if anything. */
+  readonly configKey?: string;
+}
+
+const META_FLAGS: readonly FlagDefinition[] = [
+  { spec: { name: 'config', arg: 'FILE' }, doc: 'read settings from this JSON file (docs/configuration.md); flags override it', target: { to: 'meta', key: 'config' } },
+  { spec: { name: 'print-config' }, doc: 'print the effective configuration (defaults < file < flags) as JSON and exit', target: { to: 'meta', key: 'printConfig' } },
+  { spec: { name: 'help' }, doc: 'show this help', target: { to: 'meta', key: 'help' } },
+];
+
+/** Every `serve` flag, in --help order, generated from the schema. */
+export function serveFlagDefinitions(): FlagDefinition[] {
+  const definitions: FlagDefinition[] = [META_FLAGS[0]!, META_FLAGS[1]!];
+  const walk = (schema: ObjectSchema, at: readonly string[]): void => {
+    for (const [key, node] of Object.entries(schema.fields)) {
+      const here = [...at, key];
+      if (node.node === 'leaf' && node.flag !== undefined) {
+        definitions.push({ spec: node.flag, doc: node.doc, target: { to: 'config', path: here, leaf: node }, configKey: here.join('.') });
+      } else if (node.node === 'object') {
+        walk(node, here);
+      }
+    }
+  };
+  walk(CONFIG_SCHEMA, []);
+  const routes = routesSchema();
+  for (const [kind, spec] of Object.entries(routes.kinds)) {
+    if (spec.flag !== undefined) definitions.push({ spec: spec.flag, doc: `WebSocket route: ${spec.doc}`, target: { to: 'route', kind: kind as RouteKind } });
+  }
+  for (const key of ['protocols', 'allowedOrigins'] as const) {
+    const leafSchema = routes.common[key]!;
+    if (leafSchema.flag !== undefined) {
+      definitions.push({ spec: leafSchema.flag, doc: leafSchema.doc, target: { to: 'route-default', key, leaf: leafSchema }, configKey: `routes[].${key}` });
+    }
+  }
+  definitions.push(META_FLAGS[2]!);
+  return definitions;
+}
+
+// ---- reading argv ----
+
+interface RawFlag {
+  readonly definition: FlagDefinition;
+  /** The flag as written, for messages: '--port'. */
+  readonly name: string;
+  /** true for a boolean flag given without a value. */
+  readonly value: string | true;
+}
+
+const SHORT_FLAGS: Readonly<Record<string, string>> = { h: 'help' };
+
+/** Splits arguments into flags (checked against `definitions`) and positionals. */
+function tokenize(args: readonly string[], definitions: readonly FlagDefinition[]): { flags: RawFlag[]; positionals: string[] } {
+  const byName = new Map(definitions.map((definition) => [definition.spec.name, definition]));
+  const flags: RawFlag[] = [];
+  const positionals: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') {
+      positionals.push(arg);
+      continue;
+    }
+    let name: string;
+    let inline: string | undefined;
+    if (arg.startsWith('--')) {
+      const equals = arg.indexOf('=');
+      name = equals === -1 ? arg.slice(2) : arg.slice(2, equals);
+      inline = equals === -1 ? undefined : arg.slice(equals + 1);
+    } else {
+      name = SHORT_FLAGS[arg.slice(1)] ?? '';
+      if (name === '') throw new ConfigError(arg, `unknown flag${suggestFlag(arg.slice(1), byName)}`);
+    }
+    const definition = byName.get(name);
+    const written = `--${name}`;
+    if (definition === undefined) throw new ConfigError(written, `unknown flag${suggestFlag(name, byName)}`);
+    if (definition.spec.arg === undefined) {
+      if (inline === undefined) flags.push({ definition, name: written, value: true });
+      else if (definition.target.to === 'config' && (inline === 'true' || inline === 'false')) flags.push({ definition, name: written, value: inline });
+      else throw new ConfigError(written, `takes no value (got ${describeValue(inline)})`);
+      continue;
+    }
+    let value = inline;
+    if (value === undefined) {
+      const next = args[i + 1];
+      // "--port --host x" is a missing value, not a port called "--host"; "-5" is a (bad) value.
+      if (next === undefined || next.startsWith('--')) throw new ConfigError(written, `needs a value (${written} ${definition.spec.arg})`);
+      value = next;
+      i++;
+    }
+    flags.push({ definition, name: written, value });
+  }
+  return { flags, positionals };
+}
+
+function suggestFlag(name: string, byName: ReadonlyMap<string, FlagDefinition>): string {
+  const guess = closestName(name, [...byName.keys()]);
+  return guess === undefined ? '' : ` (did you mean "--${guess}"?)`;
+}
+
+/** A flag's text as the leaf's type: integers and booleans are parsed; anything unparsable is left for checkLeaf to refuse. */
+function flagValue(type: LeafType, value: string | true): unknown {
+  if (value === true) return true;
+  if (type.type === 'integer' && /^-?\d+$/.test(value)) return Number(value);
+  if (type.type === 'boolean') return value === 'true' ? true : value === 'false' ? false : value;
+  return value;
+}
+
+// ---- serve ----
+
+export interface FlagRoute {
+  readonly route: RouteLayer;
+  /** The flag that made it: '--echo'. */
+  readonly flag: string;
+}
+
+export interface FlagLayer {
+  /** Top-level, tls and websocket settings given by flags (routes are in `routes`). */
+  readonly layer: ConfigLayer;
+  /** Routes from --echo / --broadcast, in command-line order. */
+  readonly routes: readonly FlagRoute[];
+  /** --protocol / --allowed-origin: for every route (from the file or the flags) that lists none of its own. */
+  readonly routeDefaults: { protocols?: string[]; allowedOrigins?: string[] };
+  /** The flag or argument that set each config path ('root' -> 'ROOT', 'tls.certFile' -> '--tls-cert'). */
+  readonly sources: Readonly<Record<string, string>>;
+}
+
+export interface ServeInvocation {
+  readonly help: boolean;
+  readonly printConfig: boolean;
+  /** Absolute path of --config, if given. */
+  readonly configFile?: string;
+  readonly flags: FlagLayer;
+}
+
+function setPath(target: Record<string, unknown>, keys: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  node[keys[keys.length - 1]!] = value;
+}
+
+/**
+ * Reads `serve`'s arguments (after the word "serve"). Relative paths (ROOT, --config, --tls-cert, --tls-key)
+ * resolve against `cwd`. Throws ConfigError naming the flag.
+ */
+export function parseServeArgs(args: readonly string[], cwd: string): ServeInvocation {
+  const { flags, positionals } = tokenize(args, serveFlagDefinitions());
+  if (flags.some(({ definition }) => definition.target.to === 'meta' && definition.target.key === 'help')) {
+    return { help: true, printConfig: false, flags: { layer: {}, routes: [], routeDefaults: {}, sources: {} } };
+  }
+  const context = { baseDir: cwd };
+  const layer: Record<string, unknown> = {};
+  const sources: Record<string, string> = {};
+  const routes: FlagRoute[] = [];
+  const routeDefaults: { protocols?: string[]; allowedOrigins?: string[] } = {};
+  let printConfig = false;
+  let configFile: string | undefined;
+
+  for (const { definition, name, value } of flags) {
+    const target = definition.target;
+    switch (target.to) {
+      case 'meta':
+        if (target.key === 'printConfig') printConfig = true;
+        else configFile = checkLeaf({ type: 'string', format: 'path' }, value, name, context) as string;
+        break;
+      case 'config': {
+        // Repeated (non-repeatable) flags: the last one wins, as with most command lines.
+        setPath(layer, target.path, checkLeaf(target.leaf.value, flagValue(target.leaf.value, value), name, context));
+        sources[target.path.join('.')] = name;
+        break;
+      }
+      case 'route-default': {
+        const type = target.leaf.value;
+        if (type.type !== 'list' || value === true) throw new TypeError(`--${definition.spec.name} is not a list flag`);
+        (routeDefaults[target.key] ??= []).push(checkListItem(type.of, value, name));
+        break;
+      }
+      case 'route': {
+        const routePath = checkLeaf({ type: 'string', format: 'route-path' }, value, name, context) as string;
+        const earlier = routes.find((route) => route.route.path === routePath);
+        if (earlier !== undefined) throw new ConfigError(name, `route path ${describeValue(routePath)} is given more than once (also ${earlier.flag})`);
+        routes.push({ route: { kind: target.kind, path: routePath } as RouteLayer, flag: name });
+        break;
+      }
+    }
+  }
+  // TLS needs both files; a lone one would silently serve plain http.
+  const tls = layer['tls'] as { certFile?: string; keyFile?: string } | undefined;
+  if (tls !== undefined && tls.certFile === undefined) throw new ConfigError('--tls-cert', 'required with --tls-key (give both or neither)');
+  if (tls !== undefined && tls.keyFile === undefined) throw new ConfigError('--tls-key', 'required with --tls-cert (give both or neither)');
+
+  if (positionals.length > 1) throw new ConfigError('ROOT', `serve takes one ROOT directory (got ${positionals.length}: ${positionals.join(' ')})`);
+  if (positionals[0] !== undefined) {
+    layer['root'] = checkLeaf({ type: 'string', format: 'path' }, positionals[0], 'ROOT', context);
+    sources['root'] = 'ROOT';
+  }
+  return {
+    help: false, printConfig, ...(configFile !== undefined && { configFile }),
+    flags: { layer: layer as ConfigLayer, routes, routeDefaults, sources },
+  };
+}
+
+// ---- demo ----
+
+export interface DemoInvocation {
+  readonly help: boolean;
+  readonly port: number;
+  readonly host: string;
+}
+
+/** Reads `demo`'s arguments: --port, --host, --help; no positionals. */
+export function parseDemoArgs(args: readonly string[]): DemoInvocation {
+  const definitions = serveFlagDefinitions().filter((definition) => ['port', 'host', 'help'].includes(definition.spec.name));
+  const { flags, positionals } = tokenize(args, definitions);
+  let port = 8080;
+  let host = '127.0.0.1';
+  let help = false;
+  for (const { definition, name, value } of flags) {
+    const target = definition.target;
+    if (target.to === 'meta') help = true;
+    else if (target.to === 'config' && name === '--port') port = checkLeaf(target.leaf.value, flagValue(target.leaf.value, value), name, { baseDir: '/' }) as number;
+    else if (target.to === 'config') host = checkLeaf(target.leaf.value, value, name, { baseDir: '/' }) as string;
+  }
+  if (!help && positionals.length > 0) throw new ConfigError('demo', `takes no arguments (got ${positionals.join(' ')})`);
+  return { help, port, host };
+}
+

@@ -1,0 +1,112 @@
+// The --help text, generated from the schema's flags so that every flag is listed with its unit and default.
+import { serveFlagDefinitions, type FlagDefinition } from './flags.js';
+import { routesSchema, schemaLeaves, type LeafSchema } from './schema.js';
+
+function humanBytes(bytes: number): string | undefined {
+  for (const [unit, size] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  }
+  return undefined;
+}
+
+/** "(bytes, default 16777216 = 16 MiB)", "(ms, default 30000)", "(default text)", or ''. */
+function unitAndDefault(leaf: LeafSchema | undefined): string {
+  if (leaf === undefined) return '';
+  const parts: string[] = [];
+  if (leaf.value.type === 'integer' && leaf.value.unit !== undefined) parts.push(leaf.value.unit);
+  const value = leaf.default;
+  if (value !== undefined && !(Array.isArray(value) && value.length === 0)) {
+    const human = leaf.value.type === 'integer' && leaf.value.unit === 'bytes' && typeof value === 'number' ? humanBytes(value) : undefined;
+    parts.push(`default ${String(value)}${human === undefined ? '' : ` = ${human}`}`);
+  }
+  return parts.length === 0 ? '' : ` (${parts.join(', ')})`;
+}
+
+function flagLine(definition: FlagDefinition): string {
+  const { spec, doc, target } = definition;
+  const name = spec.name === 'help' ? '-h, --help' : `--${spec.name}${spec.arg === undefined ? '' : ` ${spec.arg}`}`;
+  const leaf = target.to === 'config' || target.to === 'route-default' ? target.leaf : undefined;
+  const notes = [spec.note, spec.repeatable ? 'repeatable' : undefined].filter((note) => note !== undefined);
+  const text = `${doc}${unitAndDefault(leaf)}${notes.length === 0 ? '' : `; ${notes.join('; ')}`}`;
+  return `  ${name.padEnd(32)} ${text}`;
+}
+
+function section(title: string, definitions: readonly FlagDefinition[]): string {
+  return `${title}\n${definitions.map(flagLine).join('\n')}\n`;
+}
+
+/** The whole usage text for `switchyard --help` and `switchyard serve --help`. */
+export function renderUsage(): string {
+  const all = serveFlagDefinitions();
+  const groupOf = (definition: FlagDefinition): 'server' | 'tls' | 'websocket' | 'routes' => {
+    if (definition.target.to === 'route' || definition.target.to === 'route-default') return 'routes';
+    if (definition.configKey?.startsWith('websocket.')) return 'websocket';
+    if (definition.configKey?.startsWith('tls.')) return 'tls';
+    return 'server';
+  };
+  const pick = (group: ReturnType<typeof groupOf>): FlagDefinition[] => all.filter((definition) => groupOf(definition) === group);
+  return [
+    'Usage:',
+    '  switchyard serve [ROOT] [options]       serve files from ROOT and WebSocket routes on one port',
+    '  switchyard demo [--port N] [--host H]   the built-in demo (chat, echo, live readings)',
+    '',
+    'Options for serve. Precedence: defaults < --config file < flags. Every key of the config file is in',
+    'docs/configuration.md; relative paths in the file resolve against its directory.',
+    '',
+    section('Server:', pick('server')),
+    section('TLS (give both or neither; then https:// and wss://):', pick('tls')),
+    section('WebSocket policy (server-wide; a route in the config file may set its own):', pick('websocket')),
+    section('Routes:', pick('routes')),
+  ].join('\n');
+}
+
+// ---- the reference tables in docs/configuration.md (a test keeps the doc equal to this) ----
+
+function typeText(leaf: LeafSchema): string {
+  const type = leaf.value;
+  switch (type.type) {
+    case 'integer': return type.max === undefined ? `integer >= ${type.min}` : `integer ${type.min}-${type.max}`;
+    case 'boolean': return 'boolean';
+    case 'enum': return type.values.map((value) => `\`${value}\``).join(' \\| ');
+    case 'string': return { path: 'path', 'url-path': 'URL path', 'route-path': 'route pattern', host: 'host', 'file-name': 'file name', 'header-value': 'string' }[type.format];
+    case 'list': return type.of === 'token' ? 'list of tokens' : 'list of origins';
+  }
+}
+
+function defaultText(leaf: LeafSchema): string {
+  const value = leaf.default;
+  if (value === undefined) return '';
+  if (Array.isArray(value)) return value.length === 0 ? '`[]`' : `\`${JSON.stringify(value)}\``;
+  const human = leaf.value.type === 'integer' && leaf.value.unit === 'bytes' && typeof value === 'number' ? humanBytes(value) : undefined;
+  return `\`${JSON.stringify(value)}\`${human === undefined ? '' : ` (${human})`}`;
+}
+
+/** Markdown tables of every config key: key, flag, type, unit, default, meaning. */
+export function renderConfigReference(): string {
+  const flags = new Map<string, string>();
+  for (const definition of serveFlagDefinitions()) {
+    if (definition.configKey !== undefined) flags.set(definition.configKey, `\`--${definition.spec.name}\``);
+  }
+  flags.set('root', '`ROOT`');
+  const header = '| key | flag | type | unit | default | meaning |\n| --- | --- | --- | --- | --- | --- |\n';
+  const row = (key: string, leaf: LeafSchema): string => {
+    const unit = leaf.value.type === 'integer' ? leaf.value.unit ?? '' : '';
+    return `| \`${key}\` | ${flags.get(key) ?? ''} | ${typeText(leaf)} | ${unit} | ${defaultText(leaf)} | ${leaf.doc.replace(/\|/g, '\\|')} |\n`;
+  };
+  const leaves = schemaLeaves();
+  const server = leaves.filter(({ path }) => !path.startsWith('routes'));
+  const routes = leaves.filter(({ path }) => path.startsWith('routes[].'));
+  return [
+    '### Server and WebSocket policy\n\n', header, ...server.map(({ path, leaf }) => row(path, leaf)),
+    '\n### Routes (`routes[]`)\n\n',
+    'Every route has these keys; the WebSocket policy keys (all `websocket.*` keys) may also be set on a route, ',
+    'where they override `websocket` for that route only.\n\n',
+    header, ...routes.filter(({ path }) => !Object.hasOwn(routesSchema().policy, path.slice('routes[].'.length))).map(({ path, leaf }) => row(path, leaf)),
+    '\n### Route kinds (`routes[].kind`)\n\n',
+    '| kind | flag | what it does | keys of its own |\n| --- | --- | --- | --- |\n',
+    ...Object.entries(routesSchema().kinds).map(([kind, spec]) => {
+      const own = Object.keys(spec.fields).map((key) => `\`${key}\``).join(', ');
+      return `| \`${kind}\` | ${spec.flag === undefined ? '' : `\`--${spec.flag.name} ${spec.flag.arg ?? ''}\``} | ${spec.doc} | ${own === '' ? 'none' : own} |\n`;
+    }),
+  ].join('');
+}

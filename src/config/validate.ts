@@ -1,0 +1,214 @@
+// Checks values against the schema and turns them into a typed config layer. Pure (no I/O): every failure is
+// a ConfigError naming the field path (`routes[1].maxMessageBytes`) or the flag (`--max-message-bytes`).
+import * as path from 'node:path';
+import { ConfigError } from '../errors.js';
+import { closestName } from './suggest.js';
+import {
+  CONFIG_SCHEMA, routeFields, routesSchema,
+  type AccessLogSetting, type LeafSchema, type LeafType, type ListItemFormat, type ObjectSchema, type RouteConfig,
+  type RouteKind, type StaticConfig, type StringFormat, type TlsFilesConfig,
+} from './schema.js';
+import type { WebSocketPolicyOptions } from '../transport/policy.js';
+
+/** A route as one layer gives it: `protocols` and `maxConnections` may be left to the defaults. */
+export type RouteLayer = {
+  [K in RouteKind]: Omit<Extract<RouteConfig, { kind: K }>, 'protocols' | 'maxConnections'> & { protocols?: string[]; maxConnections?: number }
+}[RouteKind];
+
+/** What one source (the file, or the flags) sets; merged over the defaults by merge.ts. */
+export interface ConfigLayer {
+  host?: string;
+  port?: number;
+  root?: string;
+  static?: Partial<StaticConfig>;
+  maxConnections?: number;
+  handshakeTimeoutMs?: number;
+  shutdownTimeoutMs?: number;
+  tls?: TlsFilesConfig;
+  accessLog?: AccessLogSetting;
+  metricsPath?: string;
+  websocket?: WebSocketPolicyOptions;
+  routes?: RouteLayer[];
+}
+
+/** Joins a field path: ('routes[1]', 'path') -> 'routes[1].path'. */
+export function fieldPath(parent: string, key: string): string {
+  return parent === '' ? key : `${parent}.${key}`;
+}
+
+/** A value as it appears in a message: JSON, shortened. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype === Object.prototype || prototype === null;
+}
+
+// RFC 7230 §3.2.6: token = 1*tchar (RFC 6455 §4.1 requires subprotocol names to be tokens).
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// RFC 9110 §5.5: field values are visible characters, spaces and tabs; no CR, LF or other controls.
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const CONTROL_OR_SPACE = /[\x00-\x20\x7f]/;
+
+/** Where relative `path` values resolve from: the config file's directory, or the working directory for flags. */
+export interface CheckContext {
+  readonly baseDir: string;
+}
+
+function fail(field: string, message: string): never {
+  throw new ConfigError(field, message);
+}
+
+function checkString(format: StringFormat, value: unknown, field: string, context: CheckContext): string {
+  if (typeof value !== 'string') fail(field, `must be a string (got ${describeValue(value)})`);
+  switch (format) {
+    case 'path':
+      if (value === '' || value.includes('\0')) fail(field, `must be a file system path (got ${describeValue(value)})`);
+      return path.resolve(context.baseDir, value);
+    case 'host':
+      if (value === '' || CONTROL_OR_SPACE.test(value)) fail(field, `must be a host name or address (got ${describeValue(value)})`);
+      return value;
+    case 'url-path':
+    case 'route-path':
+      if (!value.startsWith('/')) fail(field, `must start with "/" (got ${describeValue(value)})`);
+      if (CONTROL_OR_SPACE.test(value) || value.includes('?') || value.includes('#')) {
+        fail(field, `must be a URL path without spaces, "?" or "#" (got ${describeValue(value)})`);
+      }
+      return value;
+    case 'file-name':
+      if (value === '' || value === '.' || value === '..' || /[/\\\0]/.test(value)) fail(field, `must be a plain file name (got ${describeValue(value)})`);
+      return value;
+    case 'header-value':
+      if (!HEADER_VALUE.test(value)) fail(field, `must be a valid HTTP header value (got ${describeValue(value)})`);
+      return value;
+  }
+}
+
+/** Checks one item of a list value (a subprotocol token, an origin). */
+export function checkListItem(format: ListItemFormat, value: unknown, field: string): string {
+  if (typeof value !== 'string') fail(field, `must be a string (got ${describeValue(value)})`);
+  if (format === 'token') {
+    if (!TOKEN.test(value)) fail(field, `must be a token: letters, digits and !#$%&'*+-.^_\`|~ (got ${describeValue(value)})`);
+    return value;
+  }
+  // '*' is any origin; 'null' is what browsers send from file:// pages and sandboxed frames (RFC 6454 §7.3).
+  if (value === '*' || value === 'null') return value;
+  // Browsers send the serialized origin (RFC 6454 §6.2): lower-case scheme and host, no default port, no path.
+  let origin: string | undefined;
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'http:' || url.protocol === 'https:') origin = url.origin;
+  } catch {
+    origin = undefined;
+  }
+  if (origin === undefined) fail(field, `must be an http(s) origin such as "https://example.com", or "*" (got ${describeValue(value)})`);
+  if (origin !== value) fail(field, `must be written as browsers send it: ${describeValue(origin)} (got ${describeValue(value)})`);
+  return value;
+}
+
+/** Checks (and for paths, resolves) one value; throws ConfigError naming `field`. */
+export function checkLeaf(type: LeafType, value: unknown, field: string, context: CheckContext): unknown {
+  switch (type.type) {
+    case 'integer': {
+      const max = type.max ?? Number.MAX_SAFE_INTEGER;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < type.min || value > max) {
+        fail(field, type.max === undefined ? `must be an integer >= ${type.min} (got ${describeValue(value)})`
+          : `must be an integer from ${type.min} to ${type.max} (got ${describeValue(value)})`);
+      }
+      return value;
+    }
+    case 'boolean':
+      if (typeof value !== 'boolean') fail(field, `must be true or false (got ${describeValue(value)})`);
+      return value;
+    case 'enum': {
+      if (typeof value !== 'string' || !type.values.includes(value)) {
+        const guess = typeof value === 'string' ? closestName(value, type.values) : undefined;
+        fail(field, `must be one of ${type.values.join(', ')} (got ${describeValue(value)}${guess === undefined ? '' : `; did you mean "${guess}"?`})`);
+      }
+      return value;
+    }
+    case 'string':
+      return checkString(type.format, value, field, context);
+    case 'list':
+      if (!Array.isArray(value)) fail(field, `must be an array of strings (got ${describeValue(value)})`);
+      return value.map((item: unknown, index) => checkListItem(type.of, item, `${field}[${index}]`));
+  }
+}
+
+function unknownKey(field: string, key: string, known: readonly string[]): never {
+  const guess = closestName(key, known);
+  fail(field, guess === undefined ? `unknown key (known keys: ${known.join(', ')})` : `unknown key (did you mean "${guess}"?)`);
+}
+
+function checkObject(schema: ObjectSchema, value: unknown, field: string, context: CheckContext): Record<string, unknown> {
+  if (!isPlainObject(value)) fail(field === '' ? '(top level)' : field, `must be an object (got ${describeValue(value)})`);
+  const known = Object.keys(schema.fields);
+  const given: Record<string, unknown> = {};
+  // In the file's order, so the first mistake in the file is the one reported.
+  for (const [key, child] of Object.entries(value)) {
+    // Own keys only: "constructor" or "__proto__" must not find Object.prototype's members.
+    const node = Object.hasOwn(schema.fields, key) ? schema.fields[key] : undefined;
+    const at = fieldPath(field, key);
+    if (node === undefined) unknownKey(at, key, known);
+    if (node.node === 'leaf') given[key] = checkLeaf(node.value, child, at, context);
+    else if (node.node === 'object') given[key] = checkObject(node, child, at, context);
+    else given[key] = checkRoutes(child, at, context);
+  }
+  if (schema.presence === 'optional') {
+    for (const key of known) if (given[key] === undefined) fail(fieldPath(field, key), `required when ${field} is given`);
+  }
+  // Schema order, so printed configs read the same whatever order the file used.
+  return Object.fromEntries(known.filter((key) => given[key] !== undefined).map((key) => [key, given[key]]));
+}
+
+/** Checks one route object (the file's `routes[i]`, or a route built from a flag). */
+export function checkRoute(value: unknown, field: string, context: CheckContext): RouteLayer {
+  if (!isPlainObject(value)) fail(field, `must be an object (got ${describeValue(value)})`);
+  const kinds = Object.keys(routesSchema().kinds);
+  const kind = value['kind'];
+  if (kind === undefined) fail(`${field}.kind`, `required (one of ${kinds.join(', ')})`);
+  if (typeof kind !== 'string' || !kinds.includes(kind)) {
+    const guess = typeof kind === 'string' ? closestName(kind, kinds) : undefined;
+    fail(`${field}.kind`, `unknown route kind ${describeValue(kind)}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}; known kinds: ${kinds.join(', ')}`);
+  }
+  const fields = routeFields(kind as RouteKind);
+  const known = Object.keys(fields);
+  const given: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    const leafSchema: LeafSchema | undefined = Object.hasOwn(fields, key) ? fields[key] : undefined;
+    if (leafSchema === undefined) unknownKey(`${field}.${key}`, key, known);
+    given[key] = checkLeaf(leafSchema.value, child, `${field}.${key}`, context);
+  }
+  if (given['path'] === undefined) fail(`${field}.path`, 'required');
+  return Object.fromEntries(known.filter((key) => given[key] !== undefined).map((key) => [key, given[key]])) as RouteLayer;
+}
+
+function checkRoutes(value: unknown, field: string, context: CheckContext): RouteLayer[] {
+  if (!Array.isArray(value)) fail(field, `must be an array of routes (got ${describeValue(value)})`);
+  const routes = value.map((item: unknown, index) => checkRoute(item, `${field}[${index}]`, context));
+  const seen = new Map<string, number>();
+  routes.forEach((route, index) => {
+    const first = seen.get(route.path);
+    if (first !== undefined) fail(`${field}[${index}].path`, `duplicate route path ${describeValue(route.path)} (also ${field}[${first}].path)`);
+    seen.set(route.path, index);
+  });
+  return routes;
+}
+
+/**
+ * Checks a parsed config file against the schema. Relative paths (root, tls.certFile, tls.keyFile) resolve
+ * against `baseDir`, the config file's directory.
+ */
+export function validateConfig(json: unknown, baseDir: string): ConfigLayer {
+  return checkObject(CONFIG_SCHEMA, json, '', { baseDir }) as ConfigLayer;
+}

@@ -1,0 +1,189 @@
+// The `serve` and `demo` command lines read into config layers (pure, no processes): every flag lands on its
+// config key, values are checked with messages naming the flag, and the special rules hold (TLS both or
+// neither, repeatable flags, ROOT, --flag=value, unknown flags with suggestions).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { ConfigError } from '../../src/errors.js';
+import { parseDemoArgs, parseServeArgs, serveFlagDefinitions } from '../../src/config/flags.js';
+import { kebabCase } from '../../src/config/schema.js';
+import { POLICY_FIELDS } from '../../src/transport/policy.js';
+
+const CWD = path.resolve('/home/user/site');
+
+function rejection(args: string[]): ConfigError {
+  try {
+    parseServeArgs(args, CWD);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail(`accepted ${args.join(' ')}`);
+}
+
+function assertRejected(args: string[], message: string): void {
+  const error = rejection(args);
+  assert.equal(error.message, message, args.join(' '));
+  assert.equal(error.field, message.slice(0, message.indexOf(': ')));
+}
+
+describe('parseServeArgs: flags onto config keys', () => {
+  it('gives an empty layer for no arguments', () => {
+    assert.deepEqual(parseServeArgs([], CWD), { help: false, printConfig: false, flags: { layer: {}, routes: [], routeDefaults: {}, sources: {} } });
+  });
+
+  it('maps every server flag to its key and records which flag set it', () => {
+    const invocation = parseServeArgs([
+      '--host', '0.0.0.0', '--port', '9000', '--max-connections', '7', '--handshake-timeout-ms', '1500', '--shutdown-timeout-ms', '0',
+      '--access-log', 'json', '--metrics', '/metrics', '--tls-cert', 'c.pem', '--tls-key', '/abs/k.pem', 'public',
+    ], CWD);
+    assert.deepEqual(invocation.flags.layer, {
+      host: '0.0.0.0', port: 9000, maxConnections: 7, handshakeTimeoutMs: 1500, shutdownTimeoutMs: 0, accessLog: 'json', metricsPath: '/metrics',
+      tls: { certFile: path.join(CWD, 'c.pem'), keyFile: path.resolve('/abs/k.pem') }, root: path.join(CWD, 'public'),
+    });
+    assert.deepEqual(invocation.flags.sources, {
+      host: '--host', port: '--port', maxConnections: '--max-connections', handshakeTimeoutMs: '--handshake-timeout-ms',
+      shutdownTimeoutMs: '--shutdown-timeout-ms', accessLog: '--access-log', metricsPath: '--metrics',
+      'tls.certFile': '--tls-cert', 'tls.keyFile': '--tls-key', root: 'ROOT',
+    });
+  });
+
+  it('has a flag for every WebSocket policy key, all landing in websocket', () => {
+    const values: Record<string, string> = {
+      maxMessageBytes: '100', maxFrameBytes: '50', messagePieceBytes: '10', pingIntervalMs: '0', idleTimeoutMs: '200', maxLifetimeMs: '300',
+      closeTimeoutMs: '400', backpressureBytes: '0', maxBackpressureBytes: '500', slowConsumerPolicy: 'keep-latest', allowInvalidUtf8: '',
+    };
+    assert.deepEqual(Object.keys(values).sort(), Object.keys(POLICY_FIELDS).sort(), 'the test covers every policy key');
+    const flagName = (key: string): string => (key === 'slowConsumerPolicy' ? 'slow-consumer' : kebabCase(key));
+    const args = Object.entries(values).flatMap(([key, value]) => (value === '' ? [`--${flagName(key)}`] : [`--${flagName(key)}`, value]));
+    assert.deepEqual(parseServeArgs(args, CWD).flags.layer.websocket, {
+      maxMessageBytes: 100, maxFrameBytes: 50, messagePieceBytes: 10, pingIntervalMs: 0, idleTimeoutMs: 200, maxLifetimeMs: 300,
+      closeTimeoutMs: 400, backpressureBytes: 0, maxBackpressureBytes: 500, slowConsumerPolicy: 'keep-latest', allowInvalidUtf8: true,
+    });
+  });
+
+  it('takes --flag=value, and =true / =false for a boolean flag', () => {
+    const { layer } = parseServeArgs(['--port=0', '--allow-invalid-utf8=false', '--slow-consumer=drop-newest'], CWD).flags;
+    assert.deepEqual(layer, { port: 0, websocket: { allowInvalidUtf8: false, slowConsumerPolicy: 'drop-newest' } });
+  });
+
+  it('lets the last of a repeated flag win', () => {
+    assert.equal(parseServeArgs(['--port', '1', '--port', '2'], CWD).flags.layer.port, 2);
+  });
+
+  it('adds --echo and --broadcast routes in command-line order', () => {
+    const { routes } = parseServeArgs(['--broadcast', '/chat', '--echo', '/echo', '--echo', '/rooms/:room'], CWD).flags;
+    assert.deepEqual(routes, [
+      { route: { kind: 'broadcast', path: '/chat' }, flag: '--broadcast' },
+      { route: { kind: 'echo', path: '/echo' }, flag: '--echo' },
+      { route: { kind: 'echo', path: '/rooms/:room' }, flag: '--echo' },
+    ]);
+  });
+
+  it('collects repeated --protocol and --allowed-origin as defaults for routes', () => {
+    const { routeDefaults } = parseServeArgs(['--protocol', 'chat.v2', '--allowed-origin', 'https://a.example', '--protocol', 'chat.v1', '--allowed-origin', '*'], CWD).flags;
+    assert.deepEqual(routeDefaults, { protocols: ['chat.v2', 'chat.v1'], allowedOrigins: ['https://a.example', '*'] });
+  });
+
+  it('reads --config (resolved against the working directory), --print-config and --help / -h', () => {
+    const invocation = parseServeArgs(['--config', 'conf/switchyard.json', '--print-config'], CWD);
+    assert.equal(invocation.configFile, path.join(CWD, 'conf', 'switchyard.json'));
+    assert.equal(invocation.printConfig, true);
+    assert.equal(parseServeArgs(['--help'], CWD).help, true);
+    assert.equal(parseServeArgs(['-h'], CWD).help, true);
+  });
+
+  it('answers --help even when other values are bad (but not for an unknown flag)', () => {
+    assert.equal(parseServeArgs(['--port', '99999', 'a', 'b', '--help'], CWD).help, true);
+    assert.throws(() => parseServeArgs(['--help', '--bogus'], CWD), { name: 'ConfigError', field: '--bogus' });
+  });
+
+  it('treats everything after -- as positional', () => {
+    assert.equal(parseServeArgs(['--', '--odd-dir'], CWD).flags.layer.root, path.join(CWD, '--odd-dir'));
+  });
+});
+
+describe('parseServeArgs: errors name the flag', () => {
+  it('refuses an unknown flag, suggesting a close one', () => {
+    assertRejected(['--bogus-flag'], '--bogus-flag: unknown flag');
+    assertRejected(['--max-mesage-bytes', '5'], '--max-mesage-bytes: unknown flag (did you mean "--max-message-bytes"?)');
+    assertRejected(['--slow-consumer-policy', 'close'], '--slow-consumer-policy: unknown flag (did you mean "--slow-consumer"?)');
+    assertRejected(['-x'], '-x: unknown flag');
+  });
+
+  it('refuses a missing value, also when the next argument is a flag', () => {
+    assertRejected(['--port'], '--port: needs a value (--port N)');
+    assertRejected(['--echo', '--broadcast', '/b'], '--echo: needs a value (--echo PATH)');
+  });
+
+  it('refuses a value for a flag that takes none', () => {
+    assertRejected(['--print-config=yes'], '--print-config: takes no value (got "yes")');
+    assertRejected(['--allow-invalid-utf8=yes'], '--allow-invalid-utf8: takes no value (got "yes")');
+  });
+
+  it('refuses bad numbers with the flag and the text given', () => {
+    assertRejected(['--port', 'abc'], '--port: must be an integer from 0 to 65535 (got "abc")');
+    assertRejected(['--port', '70000'], '--port: must be an integer from 0 to 65535 (got 70000)');
+    assertRejected(['--max-message-bytes', '0'], '--max-message-bytes: must be an integer >= 1 (got 0)');
+    assertRejected(['--ping-interval-ms', '-5'], '--ping-interval-ms: must be an integer >= 0 (got -5)');
+    assertRejected(['--max-connections', '1.5'], '--max-connections: must be an integer >= 0 (got "1.5")');
+    assertRejected(['--max-lifetime-ms', '1e3'], '--max-lifetime-ms: must be an integer >= 0 (got "1e3")');
+    assertRejected(['--message-piece-bytes', ''], '--message-piece-bytes: must be an integer >= 0 (got "")');
+    assertRejected(['--max-backpressure-bytes', '0'], '--max-backpressure-bytes: must be an integer >= 1 (got 0)');
+    assertRejected(['--shutdown-timeout-ms', '-1'], '--shutdown-timeout-ms: must be an integer >= 0 (got -1)');
+  });
+
+  it('refuses a value outside an enumeration', () => {
+    assertRejected(['--slow-consumer', 'never'], '--slow-consumer: must be one of close, drop-newest, keep-latest (got "never")');
+    assertRejected(['--slow-consumer', 'drop'], '--slow-consumer: must be one of close, drop-newest, keep-latest (got "drop"; did you mean "drop-newest"?)');
+    assertRejected(['--access-log', 'jsno'], '--access-log: must be one of text, json, off (got "jsno"; did you mean "json"?)');
+  });
+
+  it('refuses route and metrics paths that do not start with "/", and a route given twice', () => {
+    assertRejected(['--echo', 'echo'], '--echo: must start with "/" (got "echo")');
+    assertRejected(['--broadcast', 'chat'], '--broadcast: must start with "/" (got "chat")');
+    assertRejected(['--metrics', 'metrics'], '--metrics: must start with "/" (got "metrics")');
+    assertRejected(['--echo', '/a', '--broadcast', '/a'], '--broadcast: route path "/a" is given more than once (also --echo)');
+  });
+
+  it('refuses a bad subprotocol or origin', () => {
+    assertRejected(['--protocol', 'a b'], '--protocol: must be a token: letters, digits and !#$%&\'*+-.^_`|~ (got "a b")');
+    assertRejected(['--allowed-origin', 'https://example.com/'], '--allowed-origin: must be written as browsers send it: "https://example.com" (got "https://example.com/")');
+  });
+
+  it('requires --tls-cert and --tls-key together', () => {
+    assertRejected(['--tls-cert', 'c.pem'], '--tls-key: required with --tls-cert (give both or neither)');
+    assertRejected(['--tls-key', 'k.pem'], '--tls-cert: required with --tls-key (give both or neither)');
+  });
+
+  it('takes at most one ROOT', () => {
+    assertRejected(['a', 'b'], 'ROOT: serve takes one ROOT directory (got 2: a b)');
+  });
+});
+
+describe('serveFlagDefinitions', () => {
+  it('has one definition per flag name, including every flag the CLI contract names', () => {
+    const names = serveFlagDefinitions().map((definition) => definition.spec.name);
+    assert.equal(new Set(names).size, names.length, 'no flag name twice');
+    for (const name of ['port', 'host', 'config', 'echo', 'broadcast', 'max-message-bytes', 'max-frame-bytes', 'ping-interval-ms', 'idle-timeout-ms',
+      'handshake-timeout-ms', 'close-timeout-ms', 'max-connections', 'max-lifetime-ms', 'message-piece-bytes', 'max-backpressure-bytes',
+      'slow-consumer', 'allow-invalid-utf8', 'protocol', 'allowed-origin', 'access-log', 'metrics', 'tls-cert', 'tls-key',
+      'shutdown-timeout-ms', 'print-config', 'help']) {
+      assert.ok(names.includes(name), `--${name} is missing`);
+    }
+  });
+});
+
+describe('parseDemoArgs', () => {
+  it('reads --port and --host with the serve defaults', () => {
+    assert.deepEqual(parseDemoArgs([]), { help: false, port: 8080, host: '127.0.0.1' });
+    assert.deepEqual(parseDemoArgs(['--port', '0', '--host', '::1']), { help: false, port: 0, host: '::1' });
+    assert.equal(parseDemoArgs(['-h']).help, true);
+  });
+
+  it('refuses other flags and arguments', () => {
+    assert.throws(() => parseDemoArgs(['--echo', '/x']), { name: 'ConfigError', message: '--echo: unknown flag' });
+    assert.throws(() => parseDemoArgs(['extra']), { name: 'ConfigError', message: 'demo: takes no arguments (got extra)' });
+    assert.throws(() => parseDemoArgs(['--port', 'x']), { name: 'ConfigError', message: '--port: must be an integer from 0 to 65535 (got "x")' });
+  });
+});
