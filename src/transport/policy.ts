@@ -53,7 +53,7 @@ export const POLICY_FIELDS: { readonly [K in keyof WebSocketPolicy]: FieldSpec }
   closeTimeoutMs: { kind: 'integer', min: 1, unit: 'ms', doc: 'drop a peer that does not finish the closing handshake' },
   backpressureBytes: { kind: 'integer', min: 0, unit: 'bytes', doc: 'send() returns false above this many unsent bytes' },
   maxBackpressureBytes: { kind: 'integer', min: 1, unit: 'bytes', doc: 'hard cap on unsent bytes; then the slow-consumer policy applies' },
-  slowConsumerPolicy: { kind: 'enum', values: SLOW_CONSUMER_POLICIES, doc: 'close | drop-newest | keep-latest' },
+  slowConsumerPolicy: { kind: 'enum', values: SLOW_CONSUMER_POLICIES, doc: 'past maxBackpressureBytes: close (1008), drop-newest, or keep-latest per topic' },
   allowInvalidUtf8: { kind: 'boolean', doc: 'accept invalid UTF-8 in text messages instead of closing with 1007' },
 };
 
