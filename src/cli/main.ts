@@ -2,16 +2,16 @@
 // The switchyard command line: `serve` (files and WebSocket routes on one port) and `demo`. The only module
 // that reads process.argv, prints, or exits; parsing and checking live in src/config/ (pure, unit-tested).
 // Usage and config errors exit 2 with one line naming the flag or config field.
-import { fileURLToPath } from 'node:url';
 import { Server as TlsServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../errors.js';
-import { createServer, type Switchyard } from '../server/server.js';
-import { addConfiguredRoutes, buildServer, type BuildHooks } from '../config/build.js';
+import type { Switchyard } from '../server/server.js';
+import { buildServer, type BuildHooks } from '../config/build.js';
 import { parseDemoArgs, parseServeArgs } from '../config/flags.js';
 import { renderUsage } from '../config/help.js';
 import { loadServeConfig } from '../config/load.js';
 import { formatConfig } from '../config/merge.js';
+import { createDemoServer } from './demo.js';
 
 class UsageError extends Error {}
 class RuntimeFailure extends Error {}
@@ -83,19 +83,8 @@ async function demo(args: string[]): Promise<void> {
     process.stdout.write(renderUsage());
     return;
   }
-  const root = fileURLToPath(new URL('../../../demo/public', import.meta.url));
-  const app = createServer({ root });
-  addConfiguredRoutes(app, [
-    { kind: 'echo', path: '/echo', protocols: [], maxConnections: 0 },
-    { kind: 'broadcast', path: '/chat', protocols: [], maxConnections: 0 },
-  ]);
-  // Simulated sensor readings, published once a second to every subscriber of /sensors.
-  app.websocket('/sensors', { open(ws) { ws.subscribe('readings'); } });
-  let reading = 20;
-  setInterval(() => {
-    reading += (Math.random() - 0.5) * 0.4;
-    app.publish('readings', JSON.stringify({ sensor: 'temperature', celsius: Number(reading.toFixed(2)), at: new Date().toISOString() }));
-  }, 1000).unref();
+  // The dashboard lives in demo.ts; it logs as `serve` does by default (text access log on stdout).
+  const app = createDemoServer({ accessLog: { format: 'text', write: (line) => hooks.writeAccessLogLine(line) } });
   const address = await listenOrExplain(app, invocation.port, invocation.host);
   stopOnSignals(app);
   const url = formatUrl(address, false);

@@ -134,7 +134,7 @@ export class Switchyard {
     return this.#connections.size;
   }
 
-  /** Open WebSocket connections on the route registered with `pattern`. */
+  /** WebSocket connections on the route registered with `pattern`: open ones plus upgrades still in their hook. */
   routeConnectionCount(pattern: string): number {
     const lookup = this.#webSocketRoutes.match('GET', pattern);
     return lookup.kind === 'found' && lookup.match.pattern === pattern ? lookup.match.value.openCount : 0;
@@ -230,10 +230,32 @@ export class Switchyard {
     }
     route.openCount++;
     this.#pendingUpgrades++;
+    // While the hook runs, read the socket so that a client who leaves (FIN or reset) is noticed and never
+    // becomes a connection; bytes that arrive meanwhile are kept for the WebSocket, up to a bound (a client
+    // should send nothing before the 101, RFC 6455 §4.1): one that streams more is dropped.
+    const early: Buffer[] = [];
+    let earlyBytes = 0;
+    let left = false;
+    const onEarlyData = (chunk: Buffer): void => {
+      earlyBytes += chunk.length;
+      if (earlyBytes > EARLY_DATA_MAX_BYTES) socket.destroy();
+      else early.push(chunk);
+    };
+    const onLeft = (): void => { left = true; };
+    socket.on('data', onEarlyData);
+    socket.once('end', onLeft);
+    socket.once('close', onLeft);
     void decideUpgrade(req, route, path, params, checked.protocol, checked.response).then((admission) => {
       route.openCount--;
       this.#pendingUpgrades--;
-      if (socket.destroyed) return;
+      socket.off('data', onEarlyData);
+      socket.off('end', onLeft);
+      socket.off('close', onLeft);
+      if (left || socket.destroyed) {
+        socket.destroy();
+        return;
+      }
+      if (early.length > 0) head = Buffer.concat([head, ...early]);
       if (!admission.accepted) this.#refuse(req, socket, route.pattern, admission.refusal);
       else if (this.#closing !== undefined) this.#refuse(req, socket, route.pattern, { status: 503, reason: 'shutting-down', detail: 'server shutting down' });
       else this.#open(req, socket, head, route, params, admission.protocol, admission.data, admission.response);
@@ -303,6 +325,9 @@ function renderAccept(response: import('../protocol/handshake.js').HandshakeResp
 }
 
 function ignoreError(): void {}
+
+/** Bytes a client may send while its upgrade hook runs (before the 101) before it is dropped. */
+const EARLY_DATA_MAX_BYTES = 64 * 1024;
 
 export function createServer(options: ServerOptions = {}): Switchyard {
   return new Switchyard(options);

@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { acceptServerHandshake, offeredProtocols, rejection, renderResponse, type HandshakeResponse } from '../protocol/handshake.js';
+import { isToken } from '../protocol/header-tokens.js';
 import type { Params } from '../http/router.js';
 import type { WebSocketHandlers, WebSocketPolicy } from '../transport/websocket.js';
 import type { HandshakeRejectReason } from './observer.js';
@@ -124,7 +125,16 @@ export async function decideUpgrade(req: IncomingMessage, route: ResolvedRoute, 
       reason: valid ? 'upgrade-hook' : 'hook-error',
       detail: valid ? (decision.message ?? 'refused') : `upgrade hook returned status ${String(decision.status)}`,
     };
-    if (decision.headers !== undefined) refusal.headers = Object.entries(decision.headers);
+    if (decision.headers !== undefined) {
+      const headers = Object.entries(decision.headers);
+      // Header names must be tokens and values free of CR, LF and NUL, or a hook echoing user input could
+      // split the response.
+      if (!headers.every(([name, value]) => isToken(name) && typeof value === 'string' && !/[\r\n\0]/.test(value))) {
+        process.emitWarning(`upgrade hook of ${route.pattern} returned an invalid response header`, 'SwitchyardWarning');
+        return { accepted: false, refusal: { status: 500, reason: 'hook-error', detail: 'upgrade hook returned an invalid header' } };
+      }
+      refusal.headers = headers;
+    }
     return { accepted: false, refusal };
   }
   const accept = (decision ?? {}) as UpgradeAccept<unknown>;

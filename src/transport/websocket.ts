@@ -89,7 +89,8 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** Wall-clock time the connection opened (ms since the epoch). */
   readonly openedAtMs: number;
-  // Traffic counters: messages and wire bytes each way, and messages the slow-consumer policy dropped.
+  // Traffic counters: data messages and their payload bytes each way (frame headers, masks and control frames
+  // excluded, as the access log and metrics document), and messages the slow-consumer policy dropped.
   messagesIn = 0;
   messagesOut = 0;
   bytesIn = 0;
@@ -142,7 +143,9 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
       messagePieceBytes: policy.messagePieceBytes,
       allowInvalidUtf8: policy.allowInvalidUtf8,
     });
-    const now = init.sweep.nowMs;
+    // The real clock, not the sweep's: a sweep that has no members is not ticking, and its last tick may be long
+    // past (the first connection of an idle server would otherwise start out idle, old and due for a ping).
+    const now = Date.now();
     this.openedAtMs = now;
     this.#nextPingAtMs = now + policy.pingIntervalMs;
     this.#lastMessageAtMs = now;
@@ -229,18 +232,19 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     let queued: boolean;
     if (typeof data === 'string') queued = isBinary ? connection.send(Buffer.from(data), true) : connection.sendText(data);
     else queued = connection.send(data instanceof ArrayBuffer ? new Uint8Array(data) : data, isBinary);
-    return this.#afterQueue(queued);
+    return this.#afterQueue(queued, byteLength);
   }
 
   /** Queues frames encoded once for many connections (publish); `topic` lets keep-latest replace stale ones. */
   sendEncoded(frames: readonly Buffer[], topic?: string): boolean {
     if (!this.#admit(totalLength(frames), topic, frames)) return false;
-    return this.#afterQueue(this.#connection.sendEncoded(frames));
+    return this.#afterQueue(this.#connection.sendEncoded(frames), encodedPayloadLength(frames));
   }
 
-  #afterQueue(queued: boolean): boolean {
+  #afterQueue(queued: boolean, payloadBytes: number): boolean {
     if (!queued) return false;
     this.messagesOut++;
+    this.bytesOut += payloadBytes;
     this.#lastMessageAtMs = this.#sweep.nowMs;
     this.#scheduleFlush();
     return this.#checkBackpressure();
@@ -293,7 +297,10 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     for (const [topic, frames] of parked) {
       if (this.bufferedAmount + totalLength(frames) > this.#policy.maxBackpressureBytes) return false;
       parked.delete(topic);
-      if (this.#connection.sendEncoded(frames)) this.messagesOut++;
+      if (this.#connection.sendEncoded(frames)) {
+        this.messagesOut++;
+        this.bytesOut += encodedPayloadLength(frames);
+      }
     }
     this.#latestByTopic = undefined;
     this.#flush();
@@ -341,12 +348,14 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
 
   onMessage(data: Buffer, isBinary: boolean): void {
     this.messagesIn++;
+    this.bytesIn += data.length;
     this.#lastMessageAtMs = this.#sweep.nowMs;
     this.#handlers.message?.(this, data, isBinary);
   }
 
   onMessagePiece(piece: Buffer, isBinary: boolean, isLast: boolean): void {
     if (isLast) this.messagesIn++;
+    this.bytesIn += piece.length;
     this.#lastMessageAtMs = this.#sweep.nowMs;
     this.#handlers.messagePiece?.(this, piece, isBinary, isLast);
   }
@@ -412,7 +421,6 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   // ---- I/O ----
 
   #onData(chunk: Buffer): void {
-    this.bytesIn += chunk.length;
     this.#heardFromPeer = true;
     this.#receiving = true;
     try {
@@ -537,12 +545,10 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     const afterWrite = this.#awaitingDrain ? this.#drainCheck : undefined;
     let belowHighWater: boolean;
     if (chunks.length === 1) {
-      this.bytesOut += chunks[0]!.length;
       belowHighWater = socket.write(chunks[0]!, afterWrite);
     } else {
       let totalBytes = 0;
       for (const chunk of chunks) totalBytes += chunk.length;
-      this.bytesOut += totalBytes;
       if (totalBytes <= COALESCE_MAX_BYTES) {
         belowHighWater = socket.write(Buffer.concat(chunks, totalBytes), afterWrite);
       } else {
@@ -580,6 +586,12 @@ function totalLength(frames: readonly Buffer[]): number {
   let byteLength = 0;
   for (const frame of frames) byteLength += frame.length;
   return byteLength;
+}
+
+/** The payload length of one pre-encoded (unmasked) server frame: its length minus its 2, 4 or 10 header bytes. */
+function encodedPayloadLength(frames: readonly Buffer[]): number {
+  const length7 = (frames[0]?.[1] ?? 0) & 0x7f;
+  return Math.max(0, totalLength(frames) - (length7 === 127 ? 10 : length7 === 126 ? 4 : 2));
 }
 
 function flushLater(ws: WebSocket<unknown>): void {

@@ -91,7 +91,7 @@ describe('docs/configuration.md', () => {
     assert.ok(from !== -1 && to > from, 'the generated-reference markers are missing');
     const generated = renderConfigReference();
     assert.equal(doc.slice(from + start.length, to), generated,
-      `docs/configuration.md is out of date with the schema; run `npm run docs:config` (or replace the block between the markers) with:\n${generated}`);
+      `docs/configuration.md is out of date with the schema; run "npm run docs:config" (or replace the block between the markers) with:\n${generated}`);
   });
 
   it('has an example config file that is valid', () => {
