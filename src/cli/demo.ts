@@ -42,17 +42,17 @@ export interface Reading {
 }
 
 /**
- * A room thermometer: a slow daily-cycle-like swing around 21.5 °C plus sensor noise, pulled back toward the
- * swing so that it wanders without drifting away. Values have two decimals, as a real sensor reports them.
+ * A room thermometer: a slow swing around 21.5 °C that follows the clock (so a restarted server carries on
+ * where the last one was) plus sensor noise that wanders rather than jumps. Takes the time of the reading in
+ * ms; values have two decimals, as a real sensor reports them.
  */
-export function simulatedThermometer(random: () => number = Math.random): () => number {
-  let tick = 0;
-  let value = 21.5;
-  return () => {
-    tick += 1;
-    const target = 21.5 + 1.4 * Math.sin((2 * Math.PI * tick) / 240) + 0.4 * Math.sin((2 * Math.PI * tick) / 37);
-    value += (target - value) * 0.2 + (random() - 0.5) * 0.3;
-    return Math.round(value * 100) / 100;
+export function simulatedThermometer(random: () => number = Math.random): (timeMs: number) => number {
+  let noise = 0;
+  return (timeMs) => {
+    const seconds = timeMs / 1000;
+    const swing = 0.9 * Math.sin((2 * Math.PI * seconds) / 300) + 0.25 * Math.sin((2 * Math.PI * seconds) / 47);
+    noise = noise * 0.8 + (random() - 0.5) * 0.18;
+    return Math.round((21.5 + swing + noise) * 100) / 100;
   };
 }
 
@@ -98,15 +98,22 @@ export function createDemoServer(options: DemoOptions = {}): Switchyard {
     close() { publishViewers(); },
   });
 
-  const nextValue = simulatedThermometer(options.random);
+  const sensor = simulatedThermometer(options.random);
   let seq = 0;
   let timer: NodeJS.Timeout | undefined;
-  const publishReading = (): void => {
+  const record = (timeMs: number): Reading => {
     seq += 1;
-    const reading: Reading = { type: 'reading', seq, sensor: 'temperature', unit: '°C', celsius: nextValue(), at: new Date().toISOString() };
+    const reading: Reading = { type: 'reading', seq, sensor: 'temperature', unit: '°C', celsius: sensor(timeMs), at: new Date(timeMs).toISOString() };
     history.push(reading);
     if (history.length > historyLength) history.shift();
-    app.publish(READINGS_TOPIC, JSON.stringify(reading));
+    return reading;
+  };
+  // The device keeps its recent readings and hands them over when the server starts, so the first page
+  // view already has a full chart.
+  const startedAt = Date.now();
+  for (let i = historyLength - 1; i >= 1; i--) record(startedAt - i * intervalMs);
+  const publishReading = (): void => {
+    app.publish(READINGS_TOPIC, JSON.stringify(record(Date.now())));
   };
   app.httpServer.on('listening', () => {
     clearInterval(timer);

@@ -5,6 +5,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import { HandshakeError } from '../errors.js';
 import { createClientHandshake, verifyServerResponse } from '../protocol/handshake.js';
+import { acceptDeflateResponse, deflateOffer, type DeflateAgreement, type DeflateNegotiationOptions } from '../protocol/deflate-negotiation.js';
 import { TimerSweep, sweepResolutionFor } from '../transport/timers.js';
 import { WebSocket, type WebSocketHandlers } from '../transport/websocket.js';
 import { DEFAULT_POLICY, resolvePolicy, type WebSocketPolicy, type WebSocketPolicyOptions } from '../transport/policy.js';
@@ -49,14 +50,19 @@ export function connect<Data = undefined>(url: string | URL, options: ConnectOpt
     ...(options.origin !== undefined && { origin: options.origin }),
   };
   let handshake: ReturnType<typeof createClientHandshake>;
-  try {
-    handshake = createClientHandshake(handshakeOptions);
-  } catch (error) {
-    return Promise.reject(error);
-  }
   let policy: WebSocketPolicy;
+  let deflateWishes: DeflateNegotiationOptions | undefined;
   try {
     policy = resolvePolicy(CLIENT_POLICY, options);
+    if (policy.perMessageDeflate) {
+      deflateWishes = {
+        serverNoContextTakeover: policy.deflateServerNoContextTakeover,
+        clientNoContextTakeover: policy.deflateClientNoContextTakeover,
+        serverMaxWindowBits: policy.deflateServerMaxWindowBits,
+        clientMaxWindowBits: Math.max(9, policy.deflateClientMaxWindowBits),
+      };
+    }
+    handshake = createClientHandshake({ ...handshakeOptions, ...(deflateWishes !== undefined && { extensions: deflateOffer(deflateWishes) }) });
   } catch (error) {
     return Promise.reject(error);
   }
@@ -96,8 +102,12 @@ export function connect<Data = undefined>(url: string | URL, options: ConnectOpt
         return;
       }
       let verified;
+      let deflate: DeflateAgreement | undefined;
       try {
-        verified = verifyServerResponse({ status: response.statusCode ?? 0, headers: response.headers }, handshake, { protocols: options.protocols ?? [] });
+        verified = verifyServerResponse({ status: response.statusCode ?? 0, headers: response.headers }, handshake, {
+          protocols: options.protocols ?? [], extensions: deflateWishes === undefined ? [] : ['permessage-deflate'],
+        });
+        if (deflateWishes !== undefined) deflate = acceptDeflateResponse(response.headers['sec-websocket-extensions'], deflateWishes, response.statusCode ?? 0);
       } catch (error) {
         socket.destroy();
         fail(error as Error);
@@ -107,7 +117,7 @@ export function connect<Data = undefined>(url: string | URL, options: ConnectOpt
       clearTimeout(timer);
       const ws = new WebSocket<Data>({
         socket, role: 'client', policy, handlers: options.handlers ?? {}, sweep: sweepFor(policy),
-        protocol: verified.protocol, url: target.href, data: options.data as Data,
+        protocol: verified.protocol, url: target.href, data: options.data as Data, ...(deflate !== undefined && { deflate }),
       });
       resolve(ws);
       ws.start(head);

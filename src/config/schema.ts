@@ -124,11 +124,11 @@ export function kebabCase(key: string): string {
 }
 
 /** Flag names for policy keys that are not simply the kebab-case key. */
-const POLICY_FLAG_NAMES: Partial<Record<keyof WebSocketPolicy, string>> = { slowConsumerPolicy: 'slow-consumer' };
+const POLICY_FLAG_NAMES: Partial<Record<keyof WebSocketPolicy, string>> = { slowConsumerPolicy: 'slow-consumer', perMessageDeflate: 'deflate' };
 
 function policyLeaf(key: keyof WebSocketPolicy, withDefaultAndFlag: boolean): LeafSchema {
   const spec = POLICY_FIELDS[key];
-  const value: LeafType = spec.kind === 'integer' ? { type: 'integer', min: spec.min, unit: spec.unit }
+  const value: LeafType = spec.kind === 'integer' ? { type: 'integer', min: spec.min, ...(spec.max !== undefined && { max: spec.max }), unit: spec.unit }
     : spec.kind === 'boolean' ? { type: 'boolean' }
       : { type: 'enum', values: spec.values };
   if (!withDefaultAndFlag) return leaf(value, spec.doc);

@@ -21,6 +21,11 @@ export interface ProtocolEvents {
   onProtocolError(error: ProtocolError): void;
   /** With messagePieceBytes set: the next piece of a message (at most that many bytes), in order. */
   onMessagePiece?(piece: Buffer, isBinary: boolean, isLast: boolean): void;
+  /**
+   * With perMessageDeflate: a whole message whose first frame had RSV1, still compressed (RFC 7692 §6). The
+   * I/O layer inflates it, checks text for UTF-8 and delivers it; the core never sees its plain bytes.
+   */
+  onCompressedMessage?(payload: Buffer, isBinary: boolean): void;
 }
 
 export interface ConnectionOptions {
@@ -35,6 +40,8 @@ export interface ConnectionOptions {
   messagePieceBytes?: number;
   /** Deliver text messages that are not valid UTF-8 instead of failing with 1007 (Appweb's IgnoreEncodingErrors). */
   allowInvalidUtf8?: boolean;
+  /** permessage-deflate was negotiated: RSV1 marks a compressed message (RFC 7692 §6). */
+  perMessageDeflate?: boolean;
 }
 
 export interface CloseInfo {
@@ -45,6 +52,7 @@ export interface CloseInfo {
 }
 
 const EMPTY = Buffer.alloc(0);
+const COMPRESSED = Object.freeze({ rsv1: true });
 
 export class Connection implements FrameSink {
   readonly role: Role;
@@ -61,8 +69,10 @@ export class Connection implements FrameSink {
   #messageOpcode = 0;
   #fragments: Buffer[] = [];
   #messageBytes = 0;
-  /** The current frame carries text. */
-  #frameIsText = false;
+  /** The current frame carries text that the core checks for UTF-8 (not compressed, not allowed invalid). */
+  #frameNeedsUtf8 = false;
+  /** The message in progress arrived compressed (RSV1 on its first frame). */
+  #messageCompressed = false;
   /** The current frame's bytes went through the incremental validator as they arrived. */
   #frameCheckedInPieces = false;
   #utf8: Utf8Validator | undefined;
@@ -88,6 +98,7 @@ export class Connection implements FrameSink {
       maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
       streamDataPayloads: this.#messagePieceBytes > 0,
     });
+    this.#parser.rsv1Allowed = options.perMessageDeflate ?? false;
   }
 
   get readyState(): ReadyState {
@@ -115,9 +126,10 @@ export class Connection implements FrameSink {
   // ---- sending ----
 
   /** Queues a data message; returns false (and sends nothing) once our close frame has been sent. */
-  send(payload: Uint8Array, isBinary: boolean): boolean {
+  /** `compressed`: the payload is permessage-deflate output; its frame carries RSV1 (RFC 7692 §6). */
+  send(payload: Uint8Array, isBinary: boolean, compressed = false): boolean {
     if (!this.#canSend()) return false;
-    this.#queueFrame(isBinary ? Opcode.Binary : Opcode.Text, payload);
+    this.#queueFrame(isBinary ? Opcode.Binary : Opcode.Text, payload, compressed);
     return true;
   }
 
@@ -208,11 +220,15 @@ export class Connection implements FrameSink {
     if (opcode === Opcode.Continuation) {
       // RFC 6455 §5.4: a continuation frame only continues a message started by a text or binary frame.
       if (this.#messageOpcode === 0) return this.#violate('ERR_UNEXPECTED_CONTINUATION', CloseCode.ProtocolError, 'continuation frame without a message to continue');
-      this.#frameIsText = this.#messageOpcode === Opcode.Text;
+      this.#frameNeedsUtf8 = this.#messageOpcode === Opcode.Text && this.#checkUtf8 && !this.#messageCompressed;
     } else {
       // RFC 6455 §5.4: the fragments of one message MUST NOT be interleaved with another message's frames.
       if (this.#messageOpcode !== 0) return this.#violate('ERR_INCOMPLETE_MESSAGE', CloseCode.ProtocolError, 'new message before the fragmented one ended');
-      this.#frameIsText = opcode === Opcode.Text;
+      // RFC 7692 §6.1: RSV1 on a message's first frame marks the whole message compressed (the parser already
+      // refused RSV1 on continuation and control frames, and without the extension).
+      this.#messageCompressed = parser.rsv1;
+      if (this.#messagePieceBytes > 0) parser.streamDataPayloads = !parser.rsv1;
+      this.#frameNeedsUtf8 = opcode === Opcode.Text && this.#checkUtf8 && !parser.rsv1;
       if (!parser.fin) this.#messageOpcode = opcode;
     }
     if (this.#messageBytes + parser.payloadLength > this.#maxMessageBytes) {
@@ -224,12 +240,12 @@ export class Connection implements FrameSink {
 
   onPayloadPiece(piece: Buffer): boolean {
     if (this.#parser.opcode >= Opcode.Close) return true;
-    if (this.#frameIsText && this.#checkUtf8) {
+    if (this.#frameNeedsUtf8) {
       // Fail fast: a text frame arriving in pieces is checked as each piece lands (Autobahn 6.4).
       this.#frameCheckedInPieces = true;
       if (!(this.#utf8 ??= new Utf8Validator()).write(piece)) return this.#violate('ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'invalid UTF-8 in text message');
     }
-    if (this.#messagePieceBytes > 0 && piece.length > 0) {
+    if (this.#parser.streamDataPayloads && piece.length > 0) {
       this.#pieceQueue.push(piece);
       this.#pieceQueueBytes += piece.length;
       if (this.#pieceQueueBytes > this.#messagePieceBytes) this.#emitPieces(false);
@@ -242,11 +258,11 @@ export class Connection implements FrameSink {
     const parser = this.#parser;
     const opcode = parser.opcode;
     if (opcode >= Opcode.Close) return this.#onControlFrame(opcode, payload);
-    if (this.#messagePieceBytes > 0) return this.#onStreamedFrameEnd();
+    if (this.#parser.streamDataPayloads) return this.#onStreamedFrameEnd();
 
     const fin = parser.fin;
     const fragmented = this.#messageOpcode !== 0;
-    if (this.#frameIsText && this.#checkUtf8) {
+    if (this.#frameNeedsUtf8) {
       if (!fragmented && !this.#frameCheckedInPieces) {
         // The common case: a whole text message in one frame, checked natively.
         if (!isUtf8(payload)) return this.#violate('ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'invalid UTF-8 in text message');
@@ -262,7 +278,7 @@ export class Connection implements FrameSink {
     }
     if (!fragmented) {
       if (this.#frameCheckedInPieces) this.#utf8!.reset();
-      this.#events.onMessage(payload, opcode === Opcode.Binary);
+      this.#deliver(payload, opcode === Opcode.Binary);
       return !this.#parser.stopped;
     }
     if (payload.length > 0) this.#fragments.push(payload);
@@ -272,8 +288,10 @@ export class Connection implements FrameSink {
     const isBinary = this.#messageOpcode === Opcode.Binary;
     const fragments = this.#fragments;
     const message = fragments.length === 1 ? fragments[0]! : fragments.length === 0 ? EMPTY : Buffer.concat(fragments, this.#messageBytes);
+    const compressed = this.#messageCompressed;
     this.#releaseMessage();
-    this.#events.onMessage(message, isBinary);
+    this.#messageCompressed = compressed;
+    this.#deliver(message, isBinary);
     return !this.#parser.stopped;
   }
 
@@ -284,6 +302,15 @@ export class Connection implements FrameSink {
 
   // ---- internals ----
 
+  #deliver(message: Buffer, isBinary: boolean): void {
+    if (this.#messageCompressed) {
+      this.#messageCompressed = false;
+      this.#events.onCompressedMessage?.(message, isBinary);
+    } else {
+      this.#events.onMessage(message, isBinary);
+    }
+  }
+
   /** Streaming mode: a data frame's payload has all been seen through onPayloadPiece. */
   #onStreamedFrameEnd(): boolean {
     const parser = this.#parser;
@@ -291,7 +318,7 @@ export class Connection implements FrameSink {
       this.#messageBytes += parser.payloadLength;
       return true;
     }
-    if (this.#frameIsText && this.#checkUtf8 && !(this.#utf8?.atBoundary ?? true)) {
+    if (this.#frameNeedsUtf8 && !(this.#utf8?.atBoundary ?? true)) {
       return this.#violate('ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message ends inside a UTF-8 sequence');
     }
     this.#emitPieces(true);
@@ -396,10 +423,11 @@ export class Connection implements FrameSink {
     return true;
   }
 
-  #queueFrame(opcode: number, payload: Uint8Array): void {
-    if (this.role === 'server') this.#queue(encodeServerFrame(opcode, payload));
+  #queueFrame(opcode: number, payload: Uint8Array, rsv1 = false): void {
+    const options = rsv1 ? COMPRESSED : undefined;
+    if (this.role === 'server') this.#queue(encodeServerFrame(opcode, payload, options));
     else {
-      const frame = encodeClientFrame(opcode, payload);
+      const frame = encodeClientFrame(opcode, payload, options);
       this.#outgoing.push(frame);
       this.#outgoingBytes += frame.length;
     }
@@ -424,6 +452,7 @@ export class Connection implements FrameSink {
 
   #releaseMessage(): void {
     this.#messageOpcode = 0;
+    this.#messageCompressed = false;
     this.#messageBytes = 0;
     if (this.#fragments.length > 0) this.#fragments = [];
     if (this.#pieceQueueBytes > 0 || this.#pieceQueue.length > 0) {

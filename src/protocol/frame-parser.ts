@@ -48,7 +48,11 @@ export class FrameParser {
   readonly #expectMasked: boolean;
   readonly #sink: FrameSink;
   readonly #maxFrameBytes: number;
-  readonly #streamDataPayloads: boolean;
+  /**
+   * Hand data-frame payloads to onPayloadPiece as views, never collecting a frame (see FrameParserOptions).
+   * The sink may change it at a message's first frame header (a compressed message is never streamed).
+   */
+  streamDataPayloads: boolean;
   /** In streaming mode: payload bytes of the current frame not yet seen, and how many were. */
   #streamRemaining = 0;
   #streamSeen = 0;
@@ -68,7 +72,7 @@ export class FrameParser {
     this.#expectMasked = role === 'server';
     this.#sink = sink;
     this.#maxFrameBytes = options.maxFrameBytes;
-    this.#streamDataPayloads = options.streamDataPayloads ?? false;
+    this.streamDataPayloads = options.streamDataPayloads ?? false;
   }
 
   get stopped(): boolean {
@@ -201,7 +205,7 @@ export class FrameParser {
       this.#deliver(EMPTY);
       return offset;
     }
-    if (this.#streamDataPayloads && this.opcode < 0x8) {
+    if (this.streamDataPayloads && this.opcode < 0x8) {
       this.#streamRemaining = length;
       this.#streamSeen = 0;
       this.#state = State.StreamPayload;

@@ -7,3 +7,4 @@ export * from './connection.js';
 export * from './handshake.js';
 export * from './header-tokens.js';
 export * from './utf8.js';
+export * from './deflate-negotiation.js';

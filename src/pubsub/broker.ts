@@ -1,10 +1,12 @@
-// Topics in one process: who is subscribed to what, and publishing one encoded frame to every subscriber
-// (the frame is built once and the same bytes are queued on each connection, as uWebSockets does).
-import { encodeServerFrame, encodeServerTextFrame } from '../protocol/frame.js';
+// Topics in one process: who is subscribed to what, and publishing one message to every subscriber with its
+// frames encoded once (the same bytes are queued on each connection, as uWebSockets does).
+import { PublishedMessage } from './published-message.js';
+
+export { PublishedMessage } from './published-message.js';
 
 export interface Subscriber {
-  /** Queues pre-encoded server frames published on `topic`; returns false under backpressure or when closing. */
-  sendEncoded(frames: readonly Buffer[], topic: string): boolean;
+  /** Queues a published message; returns false under backpressure or when closing. */
+  sendPublished(message: PublishedMessage, topic: string): boolean;
 }
 
 export class TopicBroker<S extends Subscriber = Subscriber> {
@@ -37,12 +39,10 @@ export class TopicBroker<S extends Subscriber = Subscriber> {
   publish(topic: string, data: string | Uint8Array, isBinary: boolean = typeof data !== 'string'): number {
     const set = this.#subscribers.get(topic);
     if (set === undefined || set.size === 0) return 0;
-    const frames = typeof data === 'string'
-      ? (isBinary ? encodeServerFrame(0x2, Buffer.from(data)) : encodeServerTextFrame(data))
-      : encodeServerFrame(isBinary ? 0x2 : 0x1, data);
+    const message = new PublishedMessage(data, isBinary);
     let delivered = 0;
     for (const subscriber of set) {
-      subscriber.sendEncoded(frames, topic);
+      subscriber.sendPublished(message, topic);
       delivered++;
     }
     return delivered;

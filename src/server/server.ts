@@ -6,6 +6,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CloseCode } from '../protocol/constants.js';
+import type { HandshakeResponse } from '../protocol/handshake.js';
+import type { DeflateAgreement } from '../protocol/deflate-negotiation.js';
 import { Router } from '../http/router.js';
 import { StaticFiles } from '../http/static-files.js';
 import { TopicBroker } from '../pubsub/broker.js';
@@ -225,7 +227,7 @@ export class Switchyard {
     }
     if (route.upgrade === undefined) {
       // The common case stays synchronous: no promise, no extra tick.
-      this.#open(req, socket, head, route, params, checked.protocol, undefined, checked.response);
+      this.#open(req, socket, head, route, params, checked.protocol, undefined, checked.response, checked.deflate);
       return;
     }
     route.openCount++;
@@ -245,7 +247,7 @@ export class Switchyard {
     socket.on('data', onEarlyData);
     socket.once('end', onLeft);
     socket.once('close', onLeft);
-    void decideUpgrade(req, route, path, params, checked.protocol, checked.response).then((admission) => {
+    void decideUpgrade(req, route, path, params, checked.protocol, checked.response, checked.deflate).then((admission) => {
       route.openCount--;
       this.#pendingUpgrades--;
       socket.off('data', onEarlyData);
@@ -258,18 +260,18 @@ export class Switchyard {
       if (early.length > 0) head = Buffer.concat([head, ...early]);
       if (!admission.accepted) this.#refuse(req, socket, route.pattern, admission.refusal);
       else if (this.#closing !== undefined) this.#refuse(req, socket, route.pattern, { status: 503, reason: 'shutting-down', detail: 'server shutting down' });
-      else this.#open(req, socket, head, route, params, admission.protocol, admission.data, admission.response);
+      else this.#open(req, socket, head, route, params, admission.protocol, admission.data, admission.response, admission.deflate);
     });
   }
 
   #open(req: IncomingMessage, socket: Socket, head: Buffer, route: ResolvedRoute, params: Readonly<Record<string, string>>,
-    protocol: string, data: unknown, response: import('../protocol/handshake.js').HandshakeResponse): void {
+    protocol: string, data: unknown, response: HandshakeResponse, deflate: DeflateAgreement | undefined): void {
     socket.write(renderAccept(response));
     socket.off('error', ignoreError);
     const ws = new WebSocket<any>({
       socket, role: 'server', policy: route.policy, handlers: route.handlers, sweep: this.#sweep, protocol,
       url: req.url ?? '/', data, broker: this.#broker, request: { params, headers: req.headers },
-      id: this.#nextConnectionId++, owner: this.#owner,
+      id: this.#nextConnectionId++, owner: this.#owner, ...(deflate !== undefined && { deflate }),
     });
     route.openCount++;
     this.#connections.add(ws);
@@ -318,7 +320,7 @@ export class Switchyard {
   }
 }
 
-function renderAccept(response: import('../protocol/handshake.js').HandshakeResponse): string {
+function renderAccept(response: HandshakeResponse): string {
   let text = `HTTP/1.1 ${response.status} ${response.statusText}\r\n`;
   for (const [name, value] of response.headers) text += `${name}: ${value}\r\n`;
   return `${text}\r\n`;

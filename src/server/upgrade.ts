@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { acceptServerHandshake, offeredProtocols, rejection, renderResponse, type HandshakeResponse } from '../protocol/handshake.js';
 import { isToken } from '../protocol/header-tokens.js';
+import { negotiateDeflateAsServer, type DeflateAgreement } from '../protocol/deflate-negotiation.js';
 import type { Params } from '../http/router.js';
 import type { WebSocketHandlers, WebSocketPolicy } from '../transport/websocket.js';
 import type { HandshakeRejectReason } from './observer.js';
@@ -71,12 +72,12 @@ export interface Refusal {
 }
 
 export type Admission =
-  | { accepted: true; protocol: string; data: unknown; response: HandshakeResponse }
+  | { accepted: true; protocol: string; data: unknown; response: HandshakeResponse; deflate: DeflateAgreement | undefined }
   | { accepted: false; refusal: Refusal };
 
 /** Checks everything that does not depend on the hook: handshake, Origin, connection limits. */
 export function checkUpgrade(req: IncomingMessage, route: ResolvedRoute, serverOpen: number, serverMax: number):
-  { refusal: Refusal } | { protocol: string; response: HandshakeResponse } {
+  { refusal: Refusal } | { protocol: string; response: HandshakeResponse; deflate: DeflateAgreement | undefined } {
   const result = acceptServerHandshake({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers }, { protocols: route.protocols });
   if (!result.accepted) {
     const refusal: Refusal = {
@@ -98,12 +99,27 @@ export function checkUpgrade(req: IncomingMessage, route: ResolvedRoute, serverO
   if (serverMax > 0 && serverOpen >= serverMax) {
     return { refusal: { status: 503, reason: 'server-limit', detail: `server has ${serverMax} connections open` } };
   }
-  return { protocol: result.protocol, response: result.response };
+  let deflate: DeflateAgreement | undefined;
+  const policy = route.policy;
+  if (policy.perMessageDeflate) {
+    // RFC 7692 §5: answer the first offer we can honour; a malformed or unacceptable offer means no compression.
+    const negotiated = negotiateDeflateAsServer(req.headers['sec-websocket-extensions'], {
+      serverNoContextTakeover: policy.deflateServerNoContextTakeover,
+      clientNoContextTakeover: policy.deflateClientNoContextTakeover,
+      serverMaxWindowBits: policy.deflateServerMaxWindowBits,
+      clientMaxWindowBits: policy.deflateClientMaxWindowBits,
+    });
+    if (negotiated !== undefined) {
+      deflate = negotiated.agreement;
+      result.response.headers.push(['Sec-WebSocket-Extensions', negotiated.response]);
+    }
+  }
+  return { protocol: result.protocol, response: result.response, deflate };
 }
 
 /** Runs the route's hook and turns its decision into an admission (the 101 text, with the protocol chosen). */
-export async function decideUpgrade(req: IncomingMessage, route: ResolvedRoute, path: string, params: Params, protocol: string, response: HandshakeResponse): Promise<Admission> {
-  if (route.upgrade === undefined) return { accepted: true, protocol, data: undefined, response };
+export async function decideUpgrade(req: IncomingMessage, route: ResolvedRoute, path: string, params: Params, protocol: string, response: HandshakeResponse, deflate: DeflateAgreement | undefined): Promise<Admission> {
+  if (route.upgrade === undefined) return { accepted: true, protocol, data: undefined, response, deflate };
   const offered = offeredProtocols(req.headers) ?? [];
   const queryAt = (req.url ?? '').indexOf('?');
   const request: UpgradeRequest = {
@@ -149,7 +165,7 @@ export async function decideUpgrade(req: IncomingMessage, route: ResolvedRoute, 
     response = { ...response, headers };
     protocol = accept.protocol;
   }
-  return { accepted: true, protocol, data: accept.data, response };
+  return { accepted: true, protocol, data: accept.data, response, deflate };
 }
 
 /** The HTTP text of a refusal. */

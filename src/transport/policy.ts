@@ -33,12 +33,28 @@ export interface WebSocketPolicy {
   slowConsumerPolicy: SlowConsumerPolicy;
   /** Accept text messages that are not valid UTF-8 instead of closing with 1007 (IgnoreEncodingErrors). */
   allowInvalidUtf8: boolean;
+  /** Accept (server) or offer (client) permessage-deflate, RFC 7692. */
+  perMessageDeflate: boolean;
+  /** Messages shorter than this are sent uncompressed even when deflate is on. */
+  deflateThresholdBytes: number;
+  /** zlib compression level for outgoing messages, 0-9. */
+  deflateLevel: number;
+  /** zlib memLevel, 1-9: memory for each compressor's state. */
+  deflateMemLevel: number;
+  /** Largest LZ77 window the server compresses with (server_max_window_bits), 9-15. */
+  deflateServerMaxWindowBits: number;
+  /** Largest LZ77 window asked of the client (client_max_window_bits), 8-15. */
+  deflateClientMaxWindowBits: number;
+  /** The server resets its compressor after every message (server_no_context_takeover). */
+  deflateServerNoContextTakeover: boolean;
+  /** Ask the client to reset its compressor after every message (client_no_context_takeover). */
+  deflateClientNoContextTakeover: boolean;
 }
 
 export type WebSocketPolicyOptions = Partial<WebSocketPolicy>;
 
 type FieldSpec =
-  | { kind: 'integer'; min: number; unit: string; doc: string }
+  | { kind: 'integer'; min: number; max?: number; unit: string; doc: string }
   | { kind: 'boolean'; doc: string }
   | { kind: 'enum'; values: readonly string[]; doc: string };
 
@@ -55,6 +71,14 @@ export const POLICY_FIELDS: { readonly [K in keyof WebSocketPolicy]: FieldSpec }
   maxBackpressureBytes: { kind: 'integer', min: 1, unit: 'bytes', doc: 'hard cap on unsent bytes; then the slow-consumer policy applies' },
   slowConsumerPolicy: { kind: 'enum', values: SLOW_CONSUMER_POLICIES, doc: 'past maxBackpressureBytes: close (1008), drop-newest, or keep-latest per topic' },
   allowInvalidUtf8: { kind: 'boolean', doc: 'accept invalid UTF-8 in text messages instead of closing with 1007' },
+  perMessageDeflate: { kind: 'boolean', doc: 'accept permessage-deflate (RFC 7692) offers' },
+  deflateThresholdBytes: { kind: 'integer', min: 0, unit: 'bytes', doc: 'send messages shorter than N bytes uncompressed' },
+  deflateLevel: { kind: 'integer', min: 0, max: 9, unit: 'level', doc: 'zlib compression level 0-9' },
+  deflateMemLevel: { kind: 'integer', min: 1, max: 9, unit: 'level', doc: 'zlib memLevel 1-9 (memory per compressor)' },
+  deflateServerMaxWindowBits: { kind: 'integer', min: 9, max: 15, unit: 'bits', doc: 'largest window the server compresses with (server_max_window_bits)' },
+  deflateClientMaxWindowBits: { kind: 'integer', min: 8, max: 15, unit: 'bits', doc: 'largest window asked of the client (client_max_window_bits)' },
+  deflateServerNoContextTakeover: { kind: 'boolean', doc: 'reset the compressor after every message (less memory, shared publish compression)' },
+  deflateClientNoContextTakeover: { kind: 'boolean', doc: 'ask the client to reset its compressor after every message' },
 };
 
 export const DEFAULT_POLICY: Readonly<WebSocketPolicy> = Object.freeze({
@@ -70,12 +94,22 @@ export const DEFAULT_POLICY: Readonly<WebSocketPolicy> = Object.freeze({
   maxBackpressureBytes: 16 * 1024 * 1024,
   slowConsumerPolicy: 'close',
   allowInvalidUtf8: false,
+  // Off by default, as in ws and uWebSockets: compression costs CPU and memory per connection.
+  perMessageDeflate: false,
+  deflateThresholdBytes: 1024,
+  deflateLevel: 1,
+  deflateMemLevel: 8,
+  deflateServerMaxWindowBits: 15,
+  deflateClientMaxWindowBits: 15,
+  deflateServerNoContextTakeover: false,
+  deflateClientNoContextTakeover: false,
 });
 
-/** Throws RangeError unless `value` is an integer in [min, 2^53). */
-export function checkInteger(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(`${name} must be an integer >= ${min} (got ${String(value)})`);
+/** Throws RangeError unless `value` is an integer in [min, max] (max defaults to 2^53 - 1). */
+export function checkInteger(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new RangeError(`${name} must be an integer ${range} (got ${String(value)})`);
   }
   return value;
 }
@@ -85,7 +119,7 @@ export function checkPolicyValue(key: keyof WebSocketPolicy, value: unknown, nam
   const spec = POLICY_FIELDS[key];
   switch (spec.kind) {
     case 'integer':
-      return checkInteger(name, value, spec.min);
+      return checkInteger(name, value, spec.min, spec.max);
     case 'boolean':
       if (typeof value !== 'boolean') throw new TypeError(`${name} must be true or false (got ${String(value)})`);
       return value;

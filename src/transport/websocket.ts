@@ -9,6 +9,12 @@ import type { Role } from '../protocol/constants.js';
 import type { TimerSweep, Sweepable } from './timers.js';
 import type { WebSocketPolicy } from './policy.js';
 import type { TopicBroker } from '../pubsub/broker.js';
+import type { PublishedMessage } from '../pubsub/published-message.js';
+import { PerMessageDeflate } from '../codec/permessage-deflate.js';
+import type { DeflateAgreement } from '../protocol/deflate-negotiation.js';
+import { isUtf8 } from '../protocol/utf8.js';
+import { ProtocolError as ProtocolErrorClass } from '../errors.js';
+import { DeflatePipeline, type PipelineHost } from './deflate-pipeline.js';
 
 export type { WebSocketPolicy } from './policy.js';
 
@@ -60,6 +66,8 @@ export interface WebSocketInit<Data> {
   id?: number;
   /** Whoever keeps books on this connection (the server: counts, logs, metrics). */
   owner?: WebSocketOwner;
+  /** permessage-deflate as negotiated in the handshake; the codec settings come from the policy. */
+  deflate?: DeflateAgreement;
 }
 
 /** Bookkeeping hooks, called after the application's own handlers. */
@@ -110,7 +118,11 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   /** Bound once, used only while send() is reporting backpressure. */
   #drainCheckBound: (() => void) | undefined;
   /** keep-latest policy: the newest unsent message per topic, written when the socket drains. */
-  #latestByTopic: Map<string, readonly Buffer[]> | undefined;
+  #latestByTopic: Map<string, PublishedMessage> | undefined;
+  /** Present when permessage-deflate was negotiated: keeps message order around asynchronous zlib work. */
+  readonly #deflate: DeflatePipeline | undefined;
+  /** The negotiated extension, for logs and the application ("" when none). */
+  readonly extensions: string;
   #receiving = false;
   #flushScheduled = false;
   #awaitingDrain = false;
@@ -140,9 +152,21 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     this.#connection = new Connection(init.role, this, {
       maxFrameBytes: policy.maxFrameBytes,
       maxMessageBytes: policy.maxMessageBytes,
-      messagePieceBytes: policy.messagePieceBytes,
+      // With compression, messages are whole before they can be inflated; pieces are cut afterwards, here.
+      messagePieceBytes: init.deflate === undefined ? policy.messagePieceBytes : 0,
       allowInvalidUtf8: policy.allowInvalidUtf8,
+      perMessageDeflate: init.deflate !== undefined,
     });
+    if (init.deflate !== undefined) {
+      const codec = new PerMessageDeflate(init.deflate, init.role, {
+        level: policy.deflateLevel, memLevel: policy.deflateMemLevel, maxMessageBytes: policy.maxMessageBytes,
+      });
+      this.#deflate = new DeflatePipeline(codec, this.#pipelineHost(), policy.deflateThresholdBytes);
+      this.extensions = 'permessage-deflate';
+    } else {
+      this.#deflate = undefined;
+      this.extensions = '';
+    }
     // The real clock, not the sweep's: a sweep that has no members is not ticking, and its last tick may be long
     // past (the first connection of an idle server would otherwise start out idle, old and due for a ping).
     const now = Date.now();
@@ -214,9 +238,10 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     return this.#socketClosed ? ReadyState.Closed : this.#connection.readyState;
   }
 
-  /** Bytes accepted by send() and not yet handed to the kernel. */
+  /** Bytes accepted by send() and not yet handed to the kernel (including any waiting for compression). */
   get bufferedAmount(): number {
-    return this.#connection.outgoingBytes + this.#socket.writableLength;
+    const waiting = this.#deflate === undefined ? 0 : this.#deflate.queuedBytes;
+    return this.#connection.outgoingBytes + this.#socket.writableLength + waiting;
   }
 
   /**
@@ -229,15 +254,35 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     const connection = this.#connection;
     const byteLength = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     if (!this.#admit(byteLength, undefined)) return false;
+    if (this.#deflate !== undefined) {
+      if (connection.readyState !== ReadyState.Open || this.#socketClosed) return false;
+      const payload = typeof data === 'string' ? Buffer.from(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+      this.#deflate.send(payload, isBinary);
+      return this.#afterQueue(true, byteLength);
+    }
     let queued: boolean;
     if (typeof data === 'string') queued = isBinary ? connection.send(Buffer.from(data), true) : connection.sendText(data);
     else queued = connection.send(data instanceof ArrayBuffer ? new Uint8Array(data) : data, isBinary);
     return this.#afterQueue(queued, byteLength);
   }
 
-  /** Queues frames encoded once for many connections (publish); `topic` lets keep-latest replace stale ones. */
-  sendEncoded(frames: readonly Buffer[], topic?: string): boolean {
-    if (!this.#admit(totalLength(frames), topic, frames)) return false;
+  /** Queues a published message (the broker calls this): its shared frame, or a compressed one. */
+  sendPublished(message: PublishedMessage, topic: string): boolean {
+    const byteLength = message.data.length;
+    if (!this.#admit(byteLength, topic, message)) return false;
+    return this.#afterQueue(this.#queuePublished(message), byteLength);
+  }
+
+  #queuePublished(message: PublishedMessage): boolean {
+    if (this.#deflate === undefined) return this.#connection.sendEncoded(message.plainFrames());
+    if (this.#connection.readyState !== ReadyState.Open || this.#socketClosed) return false;
+    this.#deflate.sendPublished(message);
+    return true;
+  }
+
+  /** Queues frames the caller encoded (unmasked, uncompressed server frames). */
+  sendEncoded(frames: readonly Buffer[]): boolean {
+    if (!this.#admit(totalLength(frames), undefined)) return false;
     return this.#afterQueue(this.#connection.sendEncoded(frames), encodedPayloadLength(frames));
   }
 
@@ -254,17 +299,17 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
    * The slow-consumer policy: lets a message through while unsent bytes stay within maxBackpressureBytes;
    * otherwise closes (1008), drops it, or (keep-latest, published messages) parks it as its topic's newest.
    */
-  #admit(byteLength: number, topic: string | undefined, frames?: readonly Buffer[]): boolean {
+  #admit(byteLength: number, topic: string | undefined, message?: PublishedMessage): boolean {
     const policy = this.#policy;
     const fits = this.bufferedAmount + byteLength <= policy.maxBackpressureBytes;
     // While an older message of this topic is parked, a newer one replaces it, so a topic never reorders.
     if (fits && (topic === undefined || this.#latestByTopic?.has(topic) !== true)) return true;
     if (this.#connection.readyState !== ReadyState.Open) return false;
-    if (policy.slowConsumerPolicy === 'keep-latest' && topic !== undefined && frames !== undefined) {
+    if (policy.slowConsumerPolicy === 'keep-latest' && topic !== undefined && message !== undefined) {
       const parked = (this.#latestByTopic ??= new Map());
       const replaced = parked.get(topic);
-      if (replaced !== undefined) this.#recordDrop(totalLength(replaced), topic);
-      parked.set(topic, frames);
+      if (replaced !== undefined) this.#recordDrop(replaced.data.length, topic);
+      parked.set(topic, message);
       this.#awaitingDrain = true;
       this.#ensureDrainSignal();
       return false;
@@ -294,12 +339,12 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   #releaseParked(): boolean {
     const parked = this.#latestByTopic;
     if (parked === undefined) return true;
-    for (const [topic, frames] of parked) {
-      if (this.bufferedAmount + totalLength(frames) > this.#policy.maxBackpressureBytes) return false;
+    for (const [topic, message] of parked) {
+      if (this.bufferedAmount + message.data.length > this.#policy.maxBackpressureBytes) return false;
       parked.delete(topic);
-      if (this.#connection.sendEncoded(frames)) {
+      if (this.#queuePublished(message)) {
         this.messagesOut++;
-        this.bytesOut += encodedPayloadLength(frames);
+        this.bytesOut += message.data.length;
       }
     }
     this.#latestByTopic = undefined;
@@ -347,6 +392,23 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   // ---- ProtocolEvents (called by the Connection; not for applications) ----
 
   onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.#deflate?.holdsInbound === true) {
+      // An earlier compressed message is still being inflated: this one waits its turn.
+      this.#deflate.receive(data, isBinary, false);
+      return;
+    }
+    this.#deliverMessage(data, isBinary);
+  }
+
+  #deliverMessage(data: Buffer, isBinary: boolean): void {
+    const pieceBytes = this.#policy.messagePieceBytes;
+    if (pieceBytes > 0 && this.#deflate !== undefined) {
+      for (let offset = 0; ; offset += pieceBytes) {
+        const end = Math.min(data.length, offset + pieceBytes);
+        this.onMessagePiece(data.subarray(offset, end), isBinary, end === data.length);
+        if (end === data.length) return;
+      }
+    }
     this.messagesIn++;
     this.bytesIn += data.length;
     this.#lastMessageAtMs = this.#sweep.nowMs;
@@ -358,6 +420,45 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     this.bytesIn += piece.length;
     this.#lastMessageAtMs = this.#sweep.nowMs;
     this.#handlers.messagePiece?.(this, piece, isBinary, isLast);
+  }
+
+  onCompressedMessage(data: Buffer, isBinary: boolean): void {
+    if (this.#deflate === undefined) {
+      this.#connection.fail(CloseCode.ProtocolError, 'compressed message without permessage-deflate');
+      return;
+    }
+    this.#deflate.receive(data, isBinary, true);
+  }
+
+  /** A message the pipeline releases in order: inflated ones get their UTF-8 check here, then the handlers. */
+  #deliverInflated(data: Buffer, isBinary: boolean, inflated: boolean): void {
+    if (inflated && !isBinary && !this.#policy.allowInvalidUtf8 && !isUtf8(data)) {
+      this.#failWith(new ProtocolErrorClass('ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'invalid UTF-8 in text message'));
+      return;
+    }
+    try {
+      this.#deliverMessage(data, isBinary);
+    } catch (error) {
+      this.#failFromHandler(error);
+    }
+  }
+
+  #failWith(error: ProtocolError): void {
+    this.#connection.fail(error.closeCode, error.message);
+    this.#flush();
+    this.onProtocolError(error);
+  }
+
+  #pipelineHost(): PipelineHost {
+    return {
+      deliver: (data, isBinary, inflated) => this.#deliverInflated(data, isBinary, inflated),
+      queueFrame: (payload, isBinary, compressed) => { this.#connection.send(payload, isBinary, compressed); },
+      queueEncoded: (frames) => { this.#connection.sendEncoded(frames); },
+      fail: (error) => this.#failWith(error),
+      pauseReading: () => { this.#socket.pause(); },
+      resumeReading: () => { if (!this.#socket.destroyed) this.#socket.resume(); },
+      flush: () => this.#flush(),
+    };
   }
 
   onPing(data: Buffer): void {
@@ -479,6 +580,7 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     this.#socketClosed = true;
     this.#sweep.delete(this);
     this.#latestByTopic = undefined;
+    this.#deflate?.close();
     if (this.#topics !== undefined) {
       for (const topic of this.#topics) this.#broker?.unsubscribe(topic, this);
       this.#topics = undefined;

@@ -3,14 +3,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { TopicBroker, type Subscriber } from '../../src/pubsub/broker.js';
+import { TopicBroker, type PublishedMessage, type Subscriber } from '../../src/pubsub/broker.js';
 import { Opcode, parseServerFrames, patternBytes, type ServerFrame } from '../_support/frames.js';
 
 class RecordingSubscriber implements Subscriber {
   readonly calls: Array<readonly Buffer[]> = [];
   constructor(readonly name: string) {}
-  sendEncoded(frames: readonly Buffer[]): boolean {
-    this.calls.push(frames);
+  /** Takes the plain frames, as an uncompressed WebSocket does. */
+  sendPublished(message: PublishedMessage): boolean {
+    this.calls.push(message.plainFrames());
     return true;
   }
   /** The single frame that the i-th call carried, parsed as a client would. */

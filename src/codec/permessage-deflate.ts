@@ -1,0 +1,162 @@
+// The permessage-deflate codec (RFC 7692 §7.2) on node:zlib: compresses a message into the payload of an
+// RSV1 frame and back. Inflation is bounded while it runs, so a small bomb is stopped at maxMessageBytes and
+// never inflated whole; contexts are reset or kept as negotiated and created only when first needed.
+import { constants, createDeflateRaw, createInflateRaw, type DeflateRaw, type InflateRaw } from 'node:zlib';
+import { ProtocolError } from '../errors.js';
+import { CloseCode, type Role } from '../protocol/constants.js';
+import type { DeflateAgreement } from '../protocol/deflate-negotiation.js';
+import { zlibLimiter } from './limiter.js';
+
+/** RFC 7692 §7.2.1: the empty stored block a sync flush ends with, removed on send and restored on receive. */
+const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+export interface DeflateCodecOptions {
+  /** zlib compression level 0-9. Default 1: most of the gain on short JSON for a fraction of the CPU. */
+  level?: number;
+  /** zlib memLevel 1-9: memory for the compressor's internal state. Default 8. */
+  memLevel?: number;
+  /** Largest message, after inflation (close 1009 as soon as inflation passes it). */
+  maxMessageBytes: number;
+}
+
+/** Process-wide counts of zlib jobs started: for metrics, and for tests that prove work is shared. */
+export const codecStats = { compressions: 0, decompressions: 0 };
+
+export type CompressCallback = (error: Error | null, payload: Buffer) => void;
+export type DecompressCallback = (error: ProtocolError | null, message: Buffer) => void;
+
+export class PerMessageDeflate {
+  readonly #compressWindowBits: number;
+  readonly #decompressWindowBits: number;
+  readonly #resetCompressor: boolean;
+  readonly #resetDecompressor: boolean;
+  readonly #level: number;
+  readonly #memLevel: number;
+  readonly #maxMessageBytes: number;
+  #deflater: DeflateRaw | undefined;
+  #inflater: InflateRaw | undefined;
+  #closed = false;
+
+  constructor(agreement: DeflateAgreement, role: Role, options: DeflateCodecOptions) {
+    const ours = role === 'server' ? 'server' : 'client';
+    const theirs = role === 'server' ? 'client' : 'server';
+    // zlib needs a 9-bit window at least for raw deflate; a larger window still inflates a smaller one's data.
+    this.#compressWindowBits = Math.max(9, agreement[`${ours}MaxWindowBits`]);
+    this.#decompressWindowBits = Math.max(9, agreement[`${theirs}MaxWindowBits`]);
+    this.#resetCompressor = agreement[`${ours}NoContextTakeover`];
+    this.#resetDecompressor = agreement[`${theirs}NoContextTakeover`];
+    this.#level = options.level ?? 1;
+    this.#memLevel = options.memLevel ?? 8;
+    this.#maxMessageBytes = options.maxMessageBytes;
+  }
+
+  /** True when every message is compressed from a fresh context, so equal inputs give equal outputs. */
+  get compressesStatelessly(): boolean {
+    return this.#resetCompressor;
+  }
+
+  /** Identifies the compressor settings: stateless codecs with equal keys produce identical payloads. */
+  get compressionKey(): string {
+    return `${this.#compressWindowBits}:${this.#level}:${this.#memLevel}`;
+  }
+
+  /** Compresses one message into a frame payload (trailer removed). Calls back asynchronously, in order. */
+  compress(data: Uint8Array, callback: CompressCallback): void {
+    codecStats.compressions++;
+    zlibLimiter.run((done) => {
+      if (this.#closed) {
+        done();
+        callback(new Error('codec closed'), Buffer.alloc(0));
+        return;
+      }
+      const deflater = (this.#deflater ??= withQuietErrors(createDeflateRaw({ level: this.#level, memLevel: this.#memLevel, windowBits: this.#compressWindowBits })));
+      const chunks: Buffer[] = [];
+      let length = 0;
+      const onData = (chunk: Buffer): void => { chunks.push(chunk); length += chunk.length; };
+      deflater.on('data', onData);
+      deflater.write(data);
+      deflater.flush(constants.Z_SYNC_FLUSH, () => {
+        deflater.off('data', onData);
+        if (this.#closed) {
+          done();
+          callback(new Error('codec closed'), Buffer.alloc(0));
+          return;
+        }
+        let payload = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+        // RFC 7692 §7.2.1: remove the 4 octets 0x00 0x00 0xff 0xff at the tail end.
+        if (payload.length >= 4 && payload.subarray(payload.length - 4).equals(TRAILER)) payload = payload.subarray(0, payload.length - 4);
+        if (this.#resetCompressor) deflater.reset();
+        done();
+        callback(null, payload);
+      });
+    });
+  }
+
+  /**
+   * Inflates one message's payload. Fails with 1009 as soon as the output passes maxMessageBytes (the
+   * inflater is discarded mid-way), and with 1007 when the data does not inflate.
+   */
+  decompress(payload: Buffer, callback: DecompressCallback): void {
+    codecStats.decompressions++;
+    zlibLimiter.run((done) => {
+      if (this.#closed) {
+        done();
+        callback(new ProtocolError('ERR_CODEC_CLOSED', CloseCode.Abnormal, 'codec closed'), Buffer.alloc(0));
+        return;
+      }
+      const inflater = (this.#inflater ??= withQuietErrors(createInflateRaw({ windowBits: this.#decompressWindowBits })));
+      const chunks: Buffer[] = [];
+      let length = 0;
+      let finished = false;
+      const finish = (error: ProtocolError | null): void => {
+        if (finished) return;
+        finished = true;
+        inflater.off('data', onData);
+        inflater.off('error', onError);
+        if (error !== null) {
+          // A failed or abandoned inflater holds partial state: throw it away; a new one is made if needed.
+          inflater.destroy();
+          if (this.#inflater === inflater) this.#inflater = undefined;
+        } else if (this.#resetDecompressor) {
+          inflater.reset();
+        }
+        done();
+        callback(error, error === null ? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)) : Buffer.alloc(0));
+      };
+      const onData = (chunk: Buffer): void => {
+        length += chunk.length;
+        if (length > this.#maxMessageBytes) {
+          finish(new ProtocolError('ERR_MESSAGE_TOO_BIG', CloseCode.MessageTooBig, `message inflates past ${this.#maxMessageBytes} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onError = (error: Error): void => {
+        finish(new ProtocolError('ERR_INVALID_COMPRESSED_DATA', CloseCode.InvalidPayload, 'compressed data does not inflate', { cause: error }));
+      };
+      inflater.on('data', onData);
+      inflater.on('error', onError);
+      inflater.write(payload);
+      inflater.write(TRAILER);
+      inflater.flush(constants.Z_SYNC_FLUSH, () => finish(null));
+    });
+  }
+
+  /** Frees both zlib contexts; pending callbacks report that the codec closed. */
+  close(): void {
+    this.#closed = true;
+    this.#deflater?.close();
+    this.#inflater?.close();
+    this.#deflater = undefined;
+    this.#inflater = undefined;
+  }
+}
+
+/**
+ * A permanent no-op error listener: a job reports errors through its own listener, and an error emitted after
+ * the job gave the stream up (say, past the size limit) must not become an uncaught exception.
+ */
+function withQuietErrors<T extends DeflateRaw | InflateRaw>(stream: T): T {
+  stream.on('error', () => {});
+  return stream;
+}
