@@ -68,6 +68,9 @@ export function createDemoServer(options: DemoOptions = {}): Switchyard {
   const historyLength = options.historyLength ?? 120;
   const app = createServer({
     root: options.root ?? demoRoot,
+    // Browsers offer permessage-deflate on every WebSocket; the demo accepts it (off by default in serve).
+    perMessageDeflate: true,
+    deflateThresholdBytes: 256,
     ...(options.accessLog !== undefined && { accessLog: options.accessLog }),
   });
 
