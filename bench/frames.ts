@@ -80,11 +80,13 @@ export class FrameCounter {
     this.#expectedPayloadBytes = expectedPayloadBytes;
   }
 
-  /** Feeds a chunk; returns how many expected frames were completed by it. */
-  feed(chunk: Buffer): number {
+  /**
+   * Feeds `chunk[start, end)`; returns how many expected frames were completed by it. The bytes are not kept, so
+   * the caller may reuse the buffer (the broadcast subscribers read every socket into one shared buffer).
+   */
+  feed(chunk: Buffer, start = 0, end: number = chunk.length): number {
     let completed = 0;
-    let i = 0;
-    const end = chunk.length;
+    let i = start;
     while (i < end) {
       if (this.#payloadLeft > 0) {
         const available = end - i;

@@ -1,8 +1,12 @@
 // The load generator: runs one scenario against one server and prints one JSON line with the result. Built to
 // be cheap so it is not the bottleneck: raw net sockets, pre-built masked frames written as one buffer per
 // received chunk, and replies counted from frame headers only. Server CPU and RSS are read from /proc/PID.
+// For broadcast it runs as a long-lived worker instead (`--scenario subscribe` or `publish`), driven by run.ts
+// through stdin commands and answering with JSON lines (see the Broadcast section below).
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import {
@@ -26,6 +30,9 @@ export interface EchoResult {
   loadCpuPercent: number;
   hitMessageCap: boolean;
   unexpectedFrames: number;
+  /** The measured window on CLOCK_MONOTONIC in microseconds (what `--profile` keeps samples from). */
+  windowStartUs: number;
+  windowEndUs: number;
 }
 
 export interface IdleResult {
@@ -38,12 +45,17 @@ export interface IdleResult {
   /** Server CPU time spent per handshake while the connections were opened. */
   serverCpuMicrosPerHandshake: number;
   loadCpuPercent: number;
+  /** Connection attempts repeated after ECONNRESET, EADDRNOTAVAIL and the like. */
+  connectRetries: number;
 }
 
 export type LoadResult = EchoResult | IdleResult;
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const HANDSHAKE_TIMEOUT_MS = 15_000;
+
+/** CLOCK_MONOTONIC in microseconds: the clock V8 stamps CPU profile samples with, the same in every process. */
+const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
 interface OpenedSocket {
   socket: Socket;
@@ -92,24 +104,43 @@ function openWebSocket(host: string, port: number, path: string, request: Buffer
   });
 }
 
-async function openMany(
-  count: number,
-  batchSize: number,
-  host: string,
-  port: number,
-  path: string,
-): Promise<OpenedSocket[]> {
-  const request = buildHandshakeRequest(host, port, path);
-  const opened: OpenedSocket[] = [];
+/** Errors worth another attempt: the kernel refused this one connection, not the server as a whole. */
+const RETRIABLE_CODES = new Set(['ECONNRESET', 'EADDRNOTAVAIL', 'EAGAIN', 'ETIMEDOUT', 'EPIPE']);
+const CONNECT_ATTEMPTS = 5;
+
+/** Connection attempts repeated after a retriable error, over the whole process (reported in the results). */
+let connectRetries = 0;
+
+/** `open`, retried with backoff (100, 200, 400, 800 ms) on ECONNRESET, EADDRNOTAVAIL and the like. */
+async function withRetry<T>(open: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (attempt >= CONNECT_ATTEMPTS || code === undefined || !RETRIABLE_CODES.has(code)) throw error;
+      connectRetries++;
+      await sleep(100 * 2 ** (attempt - 1));
+    }
+  }
+}
+
+/**
+ * Opens `count` connections, `batchSize` at a time (a whole batch is in the server's accept queue at once, so
+ * batches keep it under the SYN backlog), each retried on transient errors. On failure, closes what did open and
+ * throws an error that says how far it got and what to check.
+ */
+async function openInBatches<T extends { socket: Socket }>(count: number, batchSize: number, open: () => Promise<T>): Promise<T[]> {
+  const opened: T[] = [];
   try {
     for (let start = 0; start < count; start += batchSize) {
-      const batch: Promise<OpenedSocket>[] = [];
-      for (let i = start; i < Math.min(count, start + batchSize); i++) batch.push(openWebSocket(host, port, path, request));
+      const batch: Promise<T>[] = [];
+      for (let i = start; i < Math.min(count, start + batchSize); i++) batch.push(withRetry(open));
       // allSettled so that a failure still lets us destroy the sockets that did open.
-      for (const outcome of await Promise.allSettled(batch)) {
-        if (outcome.status === 'rejected') throw outcome.reason;
-        opened.push(outcome.value);
-      }
+      const outcomes = await Promise.allSettled(batch);
+      for (const outcome of outcomes) if (outcome.status === 'fulfilled') opened.push(outcome.value);
+      const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+      if (failed !== undefined) throw explainOpenFailure(failed.reason, opened.length, count);
     }
   } catch (error) {
     for (const { socket } of opened) socket.destroy();
@@ -117,6 +148,34 @@ async function openMany(
   }
   return opened;
 }
+
+function openMany(count: number, batchSize: number, host: string, port: number, path: string): Promise<OpenedSocket[]> {
+  const request = buildHandshakeRequest(host, port, path);
+  return openInBatches(count, batchSize, () => openWebSocket(host, port, path, request));
+}
+
+function explainOpenFailure(reason: unknown, opened: number, wanted: number): Error {
+  const error = reason instanceof Error ? reason : new Error(String(reason));
+  const code = (error as NodeJS.ErrnoException).code;
+  const hint =
+    code === 'EMFILE' || code === 'ENFILE'
+      ? `this process ran out of file descriptors (ulimit -n is ${OPEN_FILES_LIMIT})`
+      : code === 'EADDRNOTAVAIL'
+        ? 'no free local port (see /proc/sys/net/ipv4/ip_local_port_range and sockets left in TIME_WAIT: ss -s)'
+        : code !== undefined && RETRIABLE_CODES.has(code)
+          ? `still failing after ${CONNECT_ATTEMPTS} attempts`
+          : 'not retried';
+  return new Error(`could not open ${wanted} WebSockets (${opened} open when one failed): ${error.message}; ${hint}`);
+}
+
+/** Read at start-up: once descriptors run out, /proc/self/limits cannot be opened any more. */
+const OPEN_FILES_LIMIT = ((): string => {
+  try {
+    return /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+})();
 
 /**
  * Sends one frame and checks the reply byte for byte (type and payload), so a server that answers fast but
@@ -201,7 +260,7 @@ async function runEcho(options: EchoOptions): Promise<EchoResult> {
   let received = 0;
   let sending = true;
   let finished = false;
-  let startMark = { at: performance.now(), received: 0, serverCpu: readCpuSeconds(options.serverPid), loadCpu: process.cpuUsage() };
+  let startMark = { at: performance.now(), atUs: monotonicUs(), received: 0, serverCpu: readCpuSeconds(options.serverPid), loadCpu: process.cpuUsage() };
   let failure: Error | undefined;
   let warmupTimer: NodeJS.Timeout | undefined;
   let endTimer: NodeJS.Timeout | undefined;
@@ -212,6 +271,7 @@ async function runEcho(options: EchoOptions): Promise<EchoResult> {
       finished = true;
       sending = false;
       const endAt = performance.now();
+      const endUs = monotonicUs();
       const loadCpu = process.cpuUsage(startMark.loadCpu);
       const serverCpu = readCpuSeconds(options.serverPid);
       clearTimeout(warmupTimer);
@@ -231,6 +291,8 @@ async function runEcho(options: EchoOptions): Promise<EchoResult> {
         loadCpuPercent: ((loadCpu.user + loadCpu.system) / 1000 / elapsedMs) * 100,
         hitMessageCap: received >= options.maxMessages,
         unexpectedFrames: counters.reduce((sum, counter) => sum + counter.unexpectedFrames, 0),
+        windowStartUs: startMark.atUs,
+        windowEndUs: endUs,
       });
     };
 
@@ -267,7 +329,7 @@ async function runEcho(options: EchoOptions): Promise<EchoResult> {
     }
 
     warmupTimer = setTimeout(() => {
-      startMark = { at: performance.now(), received, serverCpu: readCpuSeconds(options.serverPid), loadCpu: process.cpuUsage() };
+      startMark = { at: performance.now(), atUs: monotonicUs(), received, serverCpu: readCpuSeconds(options.serverPid), loadCpu: process.cpuUsage() };
     }, options.warmupMs);
     endTimer = setTimeout(finish, options.warmupMs + options.durationMs);
   });
@@ -341,7 +403,338 @@ async function runIdle(options: IdleOptions): Promise<IdleResult> {
     openMs,
     serverCpuMicrosPerHandshake: (serverCpuSeconds * 1e6) / options.connections,
     loadCpuPercent: ((loadCpu.user + loadCpu.system) / 1000 / openMs) * 100,
+    connectRetries,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Broadcast: several subscriber processes and one publisher process, driven by run.ts through stdin commands
+// (one per line) and answering with JSON lines on stdout. Each process measures its own counters and clock, so
+// run.ts can add up rates from processes that answer a command at slightly different moments.
+
+/** Every JSON line a broadcast worker prints. `wallMs` is a high-resolution wall clock (ms since the epoch). */
+export type WorkerEvent =
+  | { event: 'ready'; connections: number; openMs: number; connectRetries: number; cpuMicros: number }
+  | { event: 'mark'; wallMs: number; cpuMicros: number; received: number; verified: number; unexpectedFrames: number; lastUnexpected: string }
+  | { event: 'published'; wallMs: number; cpuMicros: number; published: number; echoed: number; hitMessageCap: boolean }
+  | { event: 'stopped'; published: number; echoed: number }
+  | { event: 'error'; message: string };
+
+function emit(event: WorkerEvent): void {
+  process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+const wallClockMs = (): number => performance.timeOrigin + performance.now();
+
+function cpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+}
+
+/** Reports the failure to run.ts and exits; used for anything that makes the run's numbers meaningless. */
+function failWorker(message: string): never {
+  emit({ event: 'error', message });
+  process.exit(1);
+}
+
+/** Calls `onCommand` for each line on stdin; exits when stdin closes (run.ts is gone: never outlive it). */
+function listenForCommands(onCommand: (command: string) => void): void {
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => onCommand(line.trim()));
+  lines.on('close', () => process.exit(0));
+}
+
+/** The broadcast payload: ASCII, so it is valid UTF-8 text, and the same bytes in every message. */
+function textPayload(bytes: number): Buffer {
+  const payload = Buffer.alloc(bytes);
+  for (let i = 0; i < bytes; i++) payload[i] = 0x61 + (i % 26);
+  return payload;
+}
+
+/**
+ * Counts the text frames arriving on one connection. The first frame is decoded whole and compared byte for byte
+ * with the payload the publisher sends (so a server that delivers wrong bytes fails the run); after that only
+ * frame headers are read. Keeps no reference to the bytes it is fed (they may be a shared read buffer).
+ */
+class SubscriberCounter {
+  readonly #payload: Buffer;
+  readonly #counter: FrameCounter;
+  #pending: Buffer | undefined = Buffer.alloc(0);
+  received = 0;
+
+  constructor(payload: Buffer) {
+    this.#payload = payload;
+    this.#counter = new FrameCounter(OPCODE.text, payload.length);
+  }
+
+  get verified(): boolean {
+    return this.#pending === undefined;
+  }
+
+  get unexpectedFrames(): number {
+    return this.#counter.unexpectedFrames;
+  }
+
+  get lastUnexpected(): string {
+    return this.#counter.lastUnexpected;
+  }
+
+  /** Feeds `chunk[start, end)`; returns how many expected frames it completed, or a problem description. */
+  feed(chunk: Buffer, start = 0, end: number = chunk.length): number | string {
+    let completed = 0;
+    if (this.#pending !== undefined) {
+      const pending = Buffer.concat([this.#pending, chunk.subarray(start, end)]); // a copy: chunk may be reused
+      const decoded = decodeFrame(pending);
+      if (decoded === undefined) {
+        this.#pending = pending;
+        return 0;
+      }
+      if (!decoded.fin || decoded.opcode !== OPCODE.text) return `expected a FIN text frame, got fin=${decoded.fin} opcode=${decoded.opcode}`;
+      if (!decoded.payload.equals(this.#payload)) return `payload differs (${decoded.payload.length} bytes, ${this.#payload.length} sent)`;
+      this.#pending = undefined;
+      completed = 1;
+      chunk = pending;
+      start = decoded.frameBytes;
+      end = pending.length;
+    }
+    if (start < end) completed += this.#counter.feed(chunk, start, end);
+    this.received += completed;
+    return completed;
+  }
+}
+
+/** One read buffer for every subscriber socket in this process: `onread` fills it and calls us synchronously. */
+const SHARED_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+interface Subscriber {
+  socket: Socket;
+  counter: SubscriberCounter;
+}
+
+/** Set once this process is shutting its subscribers down on purpose: closes are then expected. */
+let subscribersExiting = false;
+
+/**
+ * Connects and upgrades a subscriber that reads through `onread` into SHARED_READ_BUFFER: no Buffer and no stream
+ * 'data' event per read, which is most of what a read costs in Node. Bytes after the 101 go to the counter. After
+ * the handshake, a wrong message, a socket error or a close the bench did not ask for fails the whole process.
+ */
+function openSubscriber(host: string, port: number, request: Buffer, payload: Buffer): Promise<Subscriber> {
+  const onProblem = (problem: string): void => failWorker(`subscriber received a wrong message: ${problem}`);
+  return new Promise((resolve, reject) => {
+    const counter = new SubscriberCounter(payload);
+    let head: Buffer | undefined = Buffer.alloc(0);
+    const socket = connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: SHARED_READ_BUFFER,
+        callback: (bytes: number, buffer: Uint8Array): boolean => {
+          const chunk = buffer as Buffer;
+          if (head === undefined) {
+            const outcome = counter.feed(chunk, 0, bytes);
+            if (typeof outcome === 'string') onProblem(outcome);
+            return true;
+          }
+          head = Buffer.concat([head, chunk.subarray(0, bytes)]);
+          const end = head.indexOf(HEAD_END);
+          if (end === -1) {
+            if (head.length > 16_384) fail(new Error('response head larger than 16 KiB'));
+            return true;
+          }
+          const problem = checkHandshakeResponse(head.subarray(0, end).toString('latin1'));
+          if (problem !== undefined) {
+            fail(new Error(`handshake failed: ${problem}`));
+            return true;
+          }
+          const leftover = head.subarray(end + 4);
+          head = undefined;
+          cleanUp();
+          socket.on('error', (error) => {
+            if (!subscribersExiting) failWorker(`subscriber socket error: ${error.message}`);
+          });
+          socket.on('close', () => {
+            if (!subscribersExiting) failWorker(`the server closed a subscriber connection (last unexpected frame: ${counter.lastUnexpected || 'none'})`);
+          });
+          resolve({ socket, counter });
+          if (leftover.length > 0) {
+            const outcome = counter.feed(leftover);
+            if (typeof outcome === 'string') onProblem(outcome);
+          }
+          return true;
+        },
+      },
+    });
+    const timer = setTimeout(() => fail(new Error(`handshake timed out after ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS);
+    function cleanUp(): void {
+      clearTimeout(timer);
+      socket.off('error', fail);
+      socket.off('close', onClose);
+    }
+    function fail(error: Error): void {
+      cleanUp();
+      socket.destroy();
+      reject(error);
+    }
+    function onClose(): void {
+      fail(new Error('connection closed during the handshake'));
+    }
+    socket.on('error', fail);
+    socket.on('close', onClose);
+    socket.once('connect', () => socket.write(request));
+  });
+}
+
+interface SubscriberOptions {
+  host: string;
+  port: number;
+  path: string;
+  connections: number;
+  batchSize: number;
+  payloadBytes: number;
+}
+
+/**
+ * Opens `connections` subscribers that never send, and counts what they receive. Commands: `mark` (print the
+ * counters), `exit`.
+ */
+async function runSubscribers(options: SubscriberOptions): Promise<void> {
+  const payload = textPayload(options.payloadBytes);
+  const request = buildHandshakeRequest(options.host, options.port, options.path);
+  const openStart = performance.now();
+  const subscribers = await openInBatches(options.connections, options.batchSize, () => openSubscriber(options.host, options.port, request, payload));
+  const openMs = performance.now() - openStart;
+  listenForCommands((command) => {
+    if (command === 'mark') {
+      let received = 0;
+      let verified = 0;
+      let unexpectedFrames = 0;
+      let lastUnexpected = '';
+      for (const { counter } of subscribers) {
+        received += counter.received;
+        if (counter.verified) verified++;
+        unexpectedFrames += counter.unexpectedFrames;
+        if (counter.lastUnexpected !== '') lastUnexpected = counter.lastUnexpected;
+      }
+      emit({ event: 'mark', wallMs: wallClockMs(), cpuMicros: cpuMicros(), received, verified, unexpectedFrames, lastUnexpected });
+    } else if (command === 'exit') {
+      subscribersExiting = true;
+      for (const { socket } of subscribers) socket.destroy();
+      process.stdout.write('', () => process.exit(0));
+    }
+  });
+  emit({ event: 'ready', connections: subscribers.length, openMs, connectRetries, cpuMicros: cpuMicros() });
+}
+
+interface PublisherOptions {
+  host: string;
+  port: number;
+  path: string;
+  payloadBytes: number;
+  inflight: number;
+  maxMessages: number;
+  /** Publisher connections (default 1); with more, consecutive messages go out on different connections. */
+  publishers: number;
+}
+
+/**
+ * The publisher connection (also a subscriber: its own copy of each message comes back). It keeps K messages
+ * outstanding: each copy that comes back sends the next message, so the server sets the pace and nothing piles up
+ * without bound. Commands: `go K` (start, or change K; at most `--inflight`), `mark`, `stop` (send nothing more;
+ * answers `stopped` once every copy is back), `exit`. Stops by itself after `maxMessages`.
+ *
+ * With `--publishers N` (a diagnostic, not in the default scenarios) there are N publisher connections, opened one
+ * after the other, and consecutive messages go out round robin on different connections, so several messages reach
+ * the server in the same event-loop turn on different sockets instead of in one chunk. K still counts all of them;
+ * the copies arriving on the last connection pace the run.
+ */
+async function runPublisher(options: PublisherOptions): Promise<void> {
+  const payload = textPayload(options.payloadBytes);
+  const frame = buildMaskedFrame(payload, OPCODE.text);
+  const maxInflight = options.inflight;
+  const batch = Buffer.concat(Array.from({ length: maxInflight }, () => frame));
+  const batchViews = Array.from({ length: maxInflight + 1 }, (_, k) => batch.subarray(0, k * frame.length));
+  const openStart = performance.now();
+  // One at a time, so the last one opened is the last in the server's set of connections.
+  const connections = await openMany(options.publishers, 1, options.host, options.port, options.path);
+  const openMs = performance.now() - openStart;
+  const counters = connections.map(() => new SubscriberCounter(payload));
+  const pacer = counters[counters.length - 1]!;
+  let published = 0;
+  let inflight = 0;
+  let nextConnection = 0;
+  let sending = false;
+  let stopRequested = false;
+  let exiting = false;
+
+  /** Sends enough to have `inflight` messages outstanding again (nothing after `stop` or at the cap). */
+  const topUp = (): void => {
+    if (!sending) return;
+    const count = Math.min(inflight - (published - pacer.received), options.maxMessages - published);
+    if (count <= 0) return;
+    published += count;
+    if (connections.length === 1) {
+      connections[0]!.socket.write(batchViews[count]!);
+      return;
+    }
+    for (let i = 0; i < count; i++) {
+      connections[nextConnection]!.socket.write(frame);
+      nextConnection = (nextConnection + 1) % connections.length;
+    }
+  };
+  const reportStoppedWhenDrained = (): void => {
+    if (stopRequested && counters.every((counter) => counter.received === published)) {
+      stopRequested = false;
+      emit({ event: 'stopped', published, echoed: pacer.received });
+    }
+  };
+  for (const [index, { socket, leftover }] of connections.entries()) {
+    const counter = counters[index]!;
+    const onData = (chunk: Buffer): void => {
+      const outcome = counter.feed(chunk);
+      if (typeof outcome === 'string') failWorker(`publisher received a wrong message: ${outcome}`);
+      if (outcome > 0 && counter === pacer) topUp();
+      reportStoppedWhenDrained();
+    };
+    socket.on('data', onData);
+    socket.on('error', (error) => {
+      if (!exiting) failWorker(`publisher socket error: ${error.message}`);
+    });
+    socket.on('close', () => {
+      if (!exiting) failWorker(`the server closed a publisher connection (last unexpected frame: ${counter.lastUnexpected || 'none'})`);
+    });
+    if (leftover.length > 0) onData(leftover);
+    socket.resume();
+  }
+
+  listenForCommands((command) => {
+    const go = /^go (\d+)$/.exec(command);
+    if (go !== null) {
+      inflight = Number(go[1]);
+      if (!(inflight >= 1 && inflight <= maxInflight)) failWorker(`go ${go[1]}: K must be 1..${maxInflight}`);
+      sending = true;
+      topUp();
+    } else if (command === 'mark') {
+      emit({
+        event: 'published',
+        wallMs: wallClockMs(),
+        cpuMicros: cpuMicros(),
+        published,
+        echoed: pacer.received,
+        hitMessageCap: published >= options.maxMessages,
+      });
+    } else if (command === 'stop') {
+      sending = false;
+      stopRequested = true;
+      reportStoppedWhenDrained();
+    } else if (command === 'exit') {
+      exiting = true;
+      for (const { socket } of connections) socket.destroy();
+      process.stdout.write('', () => process.exit(0));
+    }
+  });
+  emit({ event: 'ready', connections: connections.length, openMs, connectRetries, cpuMicros: cpuMicros() });
 }
 
 async function main(): Promise<void> {
@@ -362,6 +755,7 @@ async function main(): Promise<void> {
       'batch-size': { type: 'string', default: '200' },
       'warmup-connections': { type: 'string', default: '50' },
       'settle-ms': { type: 'string', default: '1000' },
+      publishers: { type: 'string', default: '1' },
     },
   });
   const integer = (name: keyof typeof values): number => {
@@ -370,11 +764,12 @@ async function main(): Promise<void> {
     if (typeof raw !== 'string' || !Number.isInteger(parsed) || parsed < 0) throw new RangeError(`--${name} must be a non-negative integer`);
     return parsed;
   };
-  const common = { host: values.host, port: integer('port'), path: values.path, serverPid: integer('server-pid') };
+  const common = (): { host: string; port: number; path: string; serverPid: number } =>
+    ({ host: values.host, port: integer('port'), path: values.path, serverPid: integer('server-pid') });
   let result: LoadResult;
   if (values.scenario === 'echo') {
     result = await runEcho({
-      ...common,
+      ...common(),
       connections: integer('connections'),
       inflight: Math.max(1, integer('inflight')),
       payloadBytes: integer('payload-bytes'),
@@ -385,19 +780,42 @@ async function main(): Promise<void> {
     });
   } else if (values.scenario === 'idle') {
     result = await runIdle({
-      ...common,
+      ...common(),
       connections: integer('connections'),
       batchSize: Math.max(1, integer('batch-size')),
       warmupConnections: integer('warmup-connections'),
       settleMs: integer('settle-ms'),
     });
+  } else if (values.scenario === 'subscribe') {
+    // Long-running: answers commands on stdin until `exit` (see runSubscribers); no result line.
+    return runSubscribers({
+      host: values.host,
+      port: integer('port'),
+      path: values.path,
+      connections: integer('connections'),
+      batchSize: Math.max(1, integer('batch-size')),
+      payloadBytes: integer('payload-bytes'),
+    });
+  } else if (values.scenario === 'publish') {
+    return runPublisher({
+      host: values.host,
+      port: integer('port'),
+      path: values.path,
+      payloadBytes: integer('payload-bytes'),
+      inflight: Math.max(1, integer('inflight')),
+      maxMessages: integer('max-messages'),
+      publishers: Math.max(1, integer('publishers')),
+    });
   } else {
-    throw new RangeError('--scenario must be echo or idle');
+    throw new RangeError('--scenario must be echo, idle, subscribe or publish');
   }
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`load: ${error instanceof Error ? error.message : String(error)}\n`);
+  const message = error instanceof Error ? error.message : String(error);
+  // Broadcast workers talk JSON lines to run.ts; the echo and idle runs are read from stderr.
+  if (process.argv.includes('subscribe') || process.argv.includes('publish')) emit({ event: 'error', message });
+  process.stderr.write(`load: ${message}\n`);
   process.exit(1);
 });

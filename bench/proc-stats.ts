@@ -20,12 +20,17 @@ export function clockTicksPerSecond(): number {
 
 /** User + system CPU seconds used so far by every thread of `pid` (fields 14 and 15 of /proc/PID/stat). */
 export function readCpuSeconds(pid: number): number {
+  const { user, system } = readCpuSplit(pid);
+  return user + system;
+}
+
+/** User and system (kernel: syscalls, and for loopback TCP most of the network stack) CPU seconds of `pid`. */
+export function readCpuSplit(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   // The command name (field 2) may contain spaces; fields after it start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utimeTicks = Number(fields[11]);
-  const stimeTicks = Number(fields[12]);
-  return (utimeTicks + stimeTicks) / clockTicksPerSecond();
+  const ticks = clockTicksPerSecond();
+  return { user: Number(fields[11]) / ticks, system: Number(fields[12]) / ticks };
 }
 
 /** Resident set size of `pid` in KiB (VmRSS in /proc/PID/status). */

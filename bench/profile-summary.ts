@@ -12,7 +12,36 @@ interface ProfileNode {
 
 interface CpuProfile {
   nodes: ProfileNode[];
+  startTime?: number;
   samples?: number[];
+  timeDeltas?: number[];
+}
+
+/**
+ * A stretch of time in CLOCK_MONOTONIC microseconds, the clock V8 stamps profile samples with and the one
+ * `process.hrtime` reads, so a window measured in another process (the bench or the load generator) applies.
+ */
+export interface ProfileWindow {
+  label: string;
+  startUs: number;
+  endUs: number;
+}
+
+/** Self-time hit counts per node id, from the samples inside `window` (or every sample's node hitCount). */
+function hitsPerNode(profile: CpuProfile, window: ProfileWindow | undefined): Map<number, number> {
+  const hits = new Map<number, number>();
+  if (window === undefined || profile.samples === undefined || profile.timeDeltas === undefined || profile.startTime === undefined) {
+    for (const node of profile.nodes) if ((node.hitCount ?? 0) > 0) hits.set(node.id, node.hitCount!);
+    return hits;
+  }
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i]!;
+    if (at < window.startUs || at > window.endUs) continue;
+    const id = profile.samples[i]!;
+    hits.set(id, (hits.get(id) ?? 0) + 1);
+  }
+  return hits;
 }
 
 interface Row {
@@ -36,15 +65,25 @@ function top(map: Map<string, number>, count: number): Row[] {
     .slice(0, count);
 }
 
-/** Returns printable lines: top functions by self time, then self time per file, as % of busy (non-idle) samples. */
-export function summariseProfile(file: string, topCount = 15): string[] {
+/**
+ * Returns printable lines: top functions by self time, then self time per file, as % of busy (non-idle) samples.
+ * With `windows`, one summary per window from the samples taken inside it (the measured part of a run, without
+ * start-up and handshakes); without, one summary of the whole profile.
+ */
+export function summariseProfile(file: string, topCount = 15, windows: ProfileWindow[] = []): string[] {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  if (windows.length === 0) return summarise(profile, file, topCount, undefined);
+  return windows.flatMap((window) => summarise(profile, file, topCount, window));
+}
+
+function summarise(profile: CpuProfile, file: string, topCount: number, window: ProfileWindow | undefined): string[] {
+  const hitsById = hitsPerNode(profile, window);
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();
   let busySamples = 0;
   let idleSamples = 0;
   for (const node of profile.nodes) {
-    const hits = node.hitCount ?? 0;
+    const hits = hitsById.get(node.id) ?? 0;
     if (hits === 0) continue;
     const { functionName, url, lineNumber } = node.callFrame;
     if (functionName === '(idle)') {
@@ -60,7 +99,8 @@ export function summariseProfile(file: string, topCount = 15): string[] {
   }
   const percent = (samples: number): string => `${((samples * 100) / Math.max(1, busySamples)).toFixed(1).padStart(5)}%`;
   const lines = [
-    `profile ${file}: ${busySamples} busy samples, ${idleSamples} idle`,
+    `profile ${file}${window === undefined ? '' : ` [${window.label}: ${((window.endUs - window.startUs) / 1e6).toFixed(1)} s window only]`}: ` +
+      `${busySamples} busy samples, ${idleSamples} idle`,
     `  top ${topCount} functions by self time (% of busy samples):`,
     ...top(byFunction, topCount).map((row) => `    ${percent(row.samples)}  ${row.name}`),
     `  self time by file:`,

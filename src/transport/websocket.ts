@@ -616,7 +616,8 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   #scheduleFlush(): void {
     if (this.#receiving || this.#flushScheduled) return;
     this.#flushScheduled = true;
-    process.nextTick(flushLater, this);
+    pendingFlushes.push(this);
+    if (pendingFlushes.length === 1) setImmediate(flushPending);
   }
 
   /** @internal Writes what the connection queued, then follows its lead on closing the transport. */
@@ -696,6 +697,15 @@ function encodedPayloadLength(frames: readonly Buffer[]): number {
   return Math.max(0, totalLength(frames) - (length7 === 127 ? 10 : length7 === 126 ? 4 : 2));
 }
 
-function flushLater(ws: WebSocket<unknown>): void {
-  ws.flushNow();
+/**
+ * Connections with frames queued outside a receive (publish, timers, other connections' handlers). They are
+ * written once per event-loop turn, after every socket read of that turn: messages published from several
+ * connections' reads reach each subscriber in one write, not one write per message.
+ */
+let pendingFlushes: Array<WebSocket<any>> = [];
+
+function flushPending(): void {
+  const batch = pendingFlushes;
+  pendingFlushes = [];
+  for (const ws of batch) ws.flushNow();
 }
