@@ -89,8 +89,9 @@ interface ServerSpec {
 }
 
 const SWITCHYARD_ARGS: Record<ServerMode, string[]> = {
-  echo: ['serve', '--port', '0', '--host', '127.0.0.1', '--echo', '/echo', '--ping-interval-ms', '0'],
-  broadcast: ['serve', '--broadcast', '/chat', '--ping-interval-ms', '0', '--port', '0', '--host', '127.0.0.1'],
+  // No access log and no keep-alive pings: ws has neither, so the comparison is like for like.
+  echo: ['serve', '--port', '0', '--host', '127.0.0.1', '--echo', '/echo', '--ping-interval-ms', '0', '--access-log', 'off'],
+  broadcast: ['serve', '--broadcast', '/chat', '--ping-interval-ms', '0', '--port', '0', '--host', '127.0.0.1', '--access-log', 'off'],
 };
 
 function serverSpecs(candidate: 'switchyard' | 'ws', mode: ServerMode): Record<ServerName, ServerSpec> {
