@@ -9,6 +9,7 @@ import { zlibLimiter } from './limiter.js';
 
 /** RFC 7692 §7.2.1: the empty stored block a sync flush ends with, removed on send and restored on receive. */
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+const EMPTY = Buffer.alloc(0);
 
 export interface DeflateCodecOptions {
   /** zlib compression level 0-9. Default 1: most of the gain on short JSON for a fraction of the CPU. */
@@ -34,7 +35,14 @@ export class PerMessageDeflate {
   readonly #memLevel: number;
   readonly #maxMessageBytes: number;
   #deflater: DeflateRaw | undefined;
+  /** Calls waiting their turn on each zlib stream, the running one first. */
+  readonly #compressions: Array<() => void> = [];
+  readonly #decompressions: Array<() => void> = [];
   #inflater: InflateRaw | undefined;
+  /** The current inflater's stream was ended by a BFINAL block. */
+  #inflaterEnded = false;
+  /** What the next inflater starts from after a BFINAL ended the last one (context takeover). */
+  #inflaterDictionary: Buffer | undefined;
   #closed = false;
 
   constructor(agreement: DeflateAgreement, role: Role, options: DeflateCodecOptions) {
@@ -60,8 +68,20 @@ export class PerMessageDeflate {
     return `${this.#compressWindowBits}:${this.#level}:${this.#memLevel}`;
   }
 
-  /** Compresses one message into a frame payload (trailer removed). Calls back asynchronously, in order. */
+  /**
+   * Compresses one message into a frame payload (trailer removed). Calls back asynchronously; several calls
+   * are served one after another, in order, since they share one zlib stream.
+   */
   compress(data: Uint8Array, callback: CompressCallback): void {
+    this.#compressions.push(() => this.#compressNow(data, (error, payload) => {
+      this.#compressions.shift();
+      this.#compressions[0]?.();
+      callback(error, payload);
+    }));
+    if (this.#compressions.length === 1) this.#compressions[0]!();
+  }
+
+  #compressNow(data: Uint8Array, callback: CompressCallback): void {
     codecStats.compressions++;
     zlibLimiter.run((done) => {
       if (this.#closed) {
@@ -97,6 +117,22 @@ export class PerMessageDeflate {
    * inflater is discarded mid-way), and with 1007 when the data does not inflate.
    */
   decompress(payload: Buffer, callback: DecompressCallback): void {
+    this.#decompressions.push(() => this.#decompressNow(payload, (error, message) => {
+      this.#decompressions.shift();
+      this.#decompressions[0]?.();
+      callback(error, message);
+    }));
+    if (this.#decompressions.length === 1) this.#decompressions[0]!();
+  }
+
+  #decompressNow(payload: Buffer, callback: DecompressCallback): void {
+    if (payload.length === 0) {
+      // Not DEFLATE output (a sync flush of nothing leaves 0x00), but some peers send it for an empty message.
+      // Feeding only the trailer would leave the inflater inside a block header, so it is not touched.
+      codecStats.decompressions++;
+      queueMicrotask(() => callback(null, EMPTY));
+      return;
+    }
     codecStats.decompressions++;
     zlibLimiter.run((done) => {
       if (this.#closed) {
@@ -104,7 +140,7 @@ export class PerMessageDeflate {
         callback(new ProtocolError('ERR_CODEC_CLOSED', CloseCode.Abnormal, 'codec closed'), Buffer.alloc(0));
         return;
       }
-      const inflater = (this.#inflater ??= withQuietErrors(createInflateRaw({ windowBits: this.#decompressWindowBits })));
+      const inflater = (this.#inflater ??= this.#newInflater());
       const chunks: Buffer[] = [];
       let length = 0;
       let finished = false;
@@ -113,15 +149,25 @@ export class PerMessageDeflate {
         finished = true;
         inflater.off('data', onData);
         inflater.off('error', onError);
+        const message = error === null ? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)) : EMPTY;
         if (error !== null) {
           // A failed or abandoned inflater holds partial state: throw it away; a new one is made if needed.
           inflater.destroy();
           if (this.#inflater === inflater) this.#inflater = undefined;
+        } else if (this.#inflaterEnded) {
+          // RFC 7692 §7.2.3.4: the peer ended its DEFLATE stream with a BFINAL block. zlib's stream is over, so
+          // the next message gets a new inflater, primed with this message's tail when context carries over.
+          inflater.destroy();
+          this.#inflater = undefined;
+          if (!this.#resetDecompressor) {
+            const windowBytes = 1 << this.#decompressWindowBits;
+            this.#inflaterDictionary = Buffer.from(message.subarray(Math.max(0, message.length - windowBytes)));
+          }
         } else if (this.#resetDecompressor) {
           inflater.reset();
         }
         done();
-        callback(error, error === null ? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)) : Buffer.alloc(0));
+        callback(error, message);
       };
       const onData = (chunk: Buffer): void => {
         length += chunk.length;
@@ -138,8 +184,21 @@ export class PerMessageDeflate {
       inflater.on('error', onError);
       inflater.write(payload);
       inflater.write(TRAILER);
-      inflater.flush(constants.Z_SYNC_FLUSH, () => finish(null));
+      // close() may have destroyed the inflater mid-way: report that (resetting a closed stream would throw).
+      inflater.flush(constants.Z_SYNC_FLUSH, () => finish(this.#closed ? new ProtocolError('ERR_CODEC_CLOSED', CloseCode.Abnormal, 'codec closed') : null));
     });
+  }
+
+  #newInflater(): InflateRaw {
+    const dictionary = this.#inflaterDictionary;
+    this.#inflaterDictionary = undefined;
+    this.#inflaterEnded = false;
+    const inflater = withQuietErrors(createInflateRaw({
+      windowBits: this.#decompressWindowBits, ...(dictionary !== undefined && dictionary.length > 0 && { dictionary }),
+    }));
+    // zlib emits 'end' (before the flush callback) when a BFINAL block finishes the stream.
+    inflater.once('end', () => { if (this.#inflater === inflater) this.#inflaterEnded = true; });
+    return inflater;
   }
 
   /** Frees both zlib contexts; pending callbacks report that the codec closed. */

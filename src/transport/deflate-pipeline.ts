@@ -40,12 +40,38 @@ export class DeflatePipeline {
   readonly #outbound: Outbound[] = [];
   #outboundBytes = 0;
   #compressing = false;
+  #outboundDone: Array<() => void> | undefined;
+  #inboundDone: Array<() => void> | undefined;
   #closed = false;
 
   constructor(codec: PerMessageDeflate, host: PipelineHost, thresholdBytes: number) {
     this.#codec = codec;
     this.#host = host;
     this.#thresholdBytes = thresholdBytes;
+  }
+
+  /** True while messages accepted for sending wait for compression. */
+  get holdsOutbound(): boolean {
+    return this.#outbound.length > 0;
+  }
+
+  /** Runs `callback` once every message accepted so far has been queued on the connection. */
+  whenOutboundDone(callback: () => void): void {
+    if (this.#outbound.length === 0) callback();
+    else (this.#outboundDone ??= []).push(callback);
+  }
+
+  /** Runs `callback` once every received message has been inflated and delivered (or failed). */
+  whenInboundDone(callback: () => void): void {
+    if (!this.holdsInbound || this.#closed) callback();
+    else (this.#inboundDone ??= []).push(callback);
+  }
+
+  /** The transport is gone: messages waiting to be compressed will never be sent. */
+  dropOutbound(): void {
+    this.#outbound.length = 0;
+    this.#outboundBytes = 0;
+    this.#outboundDone = undefined;
   }
 
   /** True while received messages wait for an inflation: later ones must queue behind it. */
@@ -69,6 +95,7 @@ export class DeflatePipeline {
       const next = this.#inbound.shift();
       if (next === undefined) {
         this.#host.resumeReading();
+        this.#settleInbound();
         return;
       }
       if (!next.compressed) {
@@ -86,6 +113,7 @@ export class DeflatePipeline {
           this.#host.fail(error);
           // Keep reading so the peer's close is seen; the failed connection ignores any data.
           this.#host.resumeReading();
+          this.#settleInbound();
           return;
         }
         this.#host.deliver(message, next.isBinary, true);
@@ -124,7 +152,12 @@ export class DeflatePipeline {
   #pumpOutbound(): void {
     while (!this.#closed) {
       const entry = this.#outbound[0];
-      if (entry === undefined) return;
+      if (entry === undefined) {
+        const waiting = this.#outboundDone;
+        this.#outboundDone = undefined;
+        if (waiting !== undefined) for (const callback of waiting) callback();
+        return;
+      }
       if (entry.kind === 'plain') {
         this.#finishOutbound(entry.payload.length);
         this.#host.queueFrame(entry.payload, entry.isBinary, false);
@@ -161,6 +194,12 @@ export class DeflatePipeline {
     }
   }
 
+  #settleInbound(): void {
+    const waiting = this.#inboundDone;
+    this.#inboundDone = undefined;
+    if (waiting !== undefined) for (const callback of waiting) callback();
+  }
+
   #afterCompression(byteLength: number, queue: () => void): void {
     this.#compressing = false;
     if (this.#closed) return;
@@ -181,6 +220,7 @@ export class DeflatePipeline {
     this.#inbound.length = 0;
     this.#outbound.length = 0;
     this.#outboundBytes = 0;
+    this.#outboundDone = undefined;
     this.#codec.close();
   }
 }

@@ -4,6 +4,7 @@
 import type { Socket } from 'node:net';
 import type { ProtocolError } from '../errors.js';
 import { CloseCode, ReadyState } from '../protocol/constants.js';
+import { assertSendableClose } from '../protocol/close.js';
 import { Connection, type ProtocolEvents } from '../protocol/connection.js';
 import type { Role } from '../protocol/constants.js';
 import type { TimerSweep, Sweepable } from './timers.js';
@@ -124,6 +125,8 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   /** The negotiated extension, for logs and the application ("" when none). */
   readonly extensions: string;
   #receiving = false;
+  /** close() was called while compressed messages were still on their way; the close frame waits for them. */
+  #closeRequested = false;
   #flushScheduled = false;
   #awaitingDrain = false;
   #transportEnded = false;
@@ -235,7 +238,9 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   }
 
   get readyState(): ReadyState {
-    return this.#socketClosed ? ReadyState.Closed : this.#connection.readyState;
+    if (this.#socketClosed) return ReadyState.Closed;
+    const state = this.#connection.readyState;
+    return state === ReadyState.Open && this.#closeRequested ? ReadyState.Closing : state;
   }
 
   /** Bytes accepted by send() and not yet handed to the kernel (including any waiting for compression). */
@@ -255,7 +260,7 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     const byteLength = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     if (!this.#admit(byteLength, undefined)) return false;
     if (this.#deflate !== undefined) {
-      if (connection.readyState !== ReadyState.Open || this.#socketClosed) return false;
+      if (connection.readyState !== ReadyState.Open || this.#socketClosed || this.#closeRequested) return false;
       const payload = typeof data === 'string' ? Buffer.from(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
       this.#deflate.send(payload, isBinary);
       return this.#afterQueue(true, byteLength);
@@ -275,7 +280,7 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
 
   #queuePublished(message: PublishedMessage): boolean {
     if (this.#deflate === undefined) return this.#connection.sendEncoded(message.plainFrames());
-    if (this.#connection.readyState !== ReadyState.Open || this.#socketClosed) return false;
+    if (this.#connection.readyState !== ReadyState.Open || this.#socketClosed || this.#closeRequested) return false;
     this.#deflate.sendPublished(message);
     return true;
   }
@@ -360,6 +365,19 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
 
   /** Starts the closing handshake. Throws RangeError for a code or reason that may not be sent. */
   close(code: number = CloseCode.Normal, reason = ''): void {
+    assertSendableClose(code, reason);
+    const deflate = this.#deflate;
+    if (deflate !== undefined && deflate.holdsOutbound) {
+      // Messages sent before close() still wait for zlib: the close frame follows them, and nothing sent
+      // from now on is accepted.
+      if (this.#closeRequested) return;
+      this.#closeRequested = true;
+      deflate.whenOutboundDone(() => {
+        this.#connection.close(code, reason);
+        this.#flush();
+      });
+      return;
+    }
     this.#connection.close(code, reason);
     this.#scheduleFlush();
   }
@@ -580,12 +598,25 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     this.#socketClosed = true;
     this.#sweep.delete(this);
     this.#latestByTopic = undefined;
-    this.#deflate?.close();
     if (this.#topics !== undefined) {
       for (const topic of this.#topics) this.#broker?.unsubscribe(topic, this);
       this.#topics = undefined;
     }
     this.#connection.receiveEof();
+    const deflate = this.#deflate;
+    if (deflate !== undefined) {
+      // Messages that arrived before the close but still wait for inflation are delivered before `close`.
+      deflate.dropOutbound();
+      deflate.whenInboundDone(() => {
+        deflate.close();
+        this.#reportClosed();
+      });
+      return;
+    }
+    this.#reportClosed();
+  }
+
+  #reportClosed(): void {
     const { code, reason, wasClean } = this.#connection.closeInfo();
     const close = this.#handlers.close;
     if (close !== undefined) {

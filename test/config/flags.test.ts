@@ -52,14 +52,31 @@ describe('parseServeArgs: flags onto config keys', () => {
     const values: Record<string, string> = {
       maxMessageBytes: '100', maxFrameBytes: '50', messagePieceBytes: '10', pingIntervalMs: '0', idleTimeoutMs: '200', maxLifetimeMs: '300',
       closeTimeoutMs: '400', backpressureBytes: '0', maxBackpressureBytes: '500', slowConsumerPolicy: 'keep-latest', allowInvalidUtf8: '',
+      perMessageDeflate: '', deflateThresholdBytes: '64', deflateLevel: '9', deflateMemLevel: '1', deflateServerMaxWindowBits: '9',
+      deflateClientMaxWindowBits: '8', deflateServerNoContextTakeover: '', deflateClientNoContextTakeover: '',
     };
     assert.deepEqual(Object.keys(values).sort(), Object.keys(POLICY_FIELDS).sort(), 'the test covers every policy key');
-    const flagName = (key: string): string => (key === 'slowConsumerPolicy' ? 'slow-consumer' : kebabCase(key));
+    const flagNames: Record<string, string> = { slowConsumerPolicy: 'slow-consumer', perMessageDeflate: 'deflate' };
+    const flagName = (key: string): string => flagNames[key] ?? kebabCase(key);
     const args = Object.entries(values).flatMap(([key, value]) => (value === '' ? [`--${flagName(key)}`] : [`--${flagName(key)}`, value]));
     assert.deepEqual(parseServeArgs(args, CWD).flags.layer.websocket, {
       maxMessageBytes: 100, maxFrameBytes: 50, messagePieceBytes: 10, pingIntervalMs: 0, idleTimeoutMs: 200, maxLifetimeMs: 300,
       closeTimeoutMs: 400, backpressureBytes: 0, maxBackpressureBytes: 500, slowConsumerPolicy: 'keep-latest', allowInvalidUtf8: true,
+      perMessageDeflate: true, deflateThresholdBytes: 64, deflateLevel: 9, deflateMemLevel: 1, deflateServerMaxWindowBits: 9,
+      deflateClientMaxWindowBits: 8, deflateServerNoContextTakeover: true, deflateClientNoContextTakeover: true,
     });
+  });
+
+  it('reads the permessage-deflate flags (--deflate, --deflate-threshold-bytes N, --deflate-level N, ...) into websocket', () => {
+    const { layer, sources } = parseServeArgs(['--deflate', '--deflate-threshold-bytes', '0', '--deflate-level=0', '--deflate-mem-level', '9',
+      '--deflate-server-max-window-bits', '15', '--deflate-client-max-window-bits', '15', '--deflate-server-no-context-takeover=false'], CWD).flags;
+    assert.deepEqual(layer, { websocket: {
+      perMessageDeflate: true, deflateThresholdBytes: 0, deflateLevel: 0, deflateMemLevel: 9, deflateServerMaxWindowBits: 15,
+      deflateClientMaxWindowBits: 15, deflateServerNoContextTakeover: false,
+    } });
+    assert.equal(sources['websocket.perMessageDeflate'], '--deflate');
+    assert.equal(sources['websocket.deflateLevel'], '--deflate-level');
+    assert.equal(parseServeArgs(['--deflate=false'], CWD).flags.layer.websocket?.perMessageDeflate, false);
   });
 
   it('takes --flag=value, and =true / =false for a boolean flag', () => {
@@ -131,6 +148,12 @@ describe('parseServeArgs: errors name the flag', () => {
     assertRejected(['--message-piece-bytes', ''], '--message-piece-bytes: must be an integer >= 0 (got "")');
     assertRejected(['--max-backpressure-bytes', '0'], '--max-backpressure-bytes: must be an integer >= 1 (got 0)');
     assertRejected(['--shutdown-timeout-ms', '-1'], '--shutdown-timeout-ms: must be an integer >= 0 (got -1)');
+    assertRejected(['--deflate-level', '12'], '--deflate-level: must be an integer from 0 to 9 (got 12)');
+    assertRejected(['--deflate-level', '-1'], '--deflate-level: must be an integer from 0 to 9 (got -1)');
+    assertRejected(['--deflate-mem-level', '0'], '--deflate-mem-level: must be an integer from 1 to 9 (got 0)');
+    assertRejected(['--deflate-server-max-window-bits', '8'], '--deflate-server-max-window-bits: must be an integer from 9 to 15 (got 8)');
+    assertRejected(['--deflate-client-max-window-bits', '16'], '--deflate-client-max-window-bits: must be an integer from 8 to 15 (got 16)');
+    assertRejected(['--deflate-threshold-bytes', '-1'], '--deflate-threshold-bytes: must be an integer >= 0 (got -1)');
   });
 
   it('refuses a value outside an enumeration', () => {

@@ -24,7 +24,10 @@ describe('CONFIG_SCHEMA', () => {
       assert.ok(leaf?.node === 'leaf');
       assert.equal(leaf.doc, spec.doc, key);
       assert.equal(leaf.default, DEFAULT_POLICY[key as keyof typeof DEFAULT_POLICY], key);
-      if (spec.kind === 'integer') assert.deepEqual(leaf.value, { type: 'integer', min: spec.min, unit: spec.unit }, key);
+      if (spec.kind === 'integer') {
+        assert.deepEqual(leaf.value, { type: 'integer', min: spec.min, ...(spec.max !== undefined && { max: spec.max }), unit: spec.unit }, key);
+      }
+      if (spec.kind === 'boolean') assert.deepEqual(leaf.value, { type: 'boolean' }, key);
       if (spec.kind === 'enum') assert.deepEqual(leaf.value, { type: 'enum', values: spec.values }, key);
       const routeLeaf = routesSchema().policy[key];
       assert.equal(routeLeaf?.default, undefined, `routes[].${key} has no default of its own: it inherits websocket`);
@@ -38,11 +41,27 @@ describe('CONFIG_SCHEMA', () => {
     }
   });
 
-  it('names every integer with a unit by its unit (…Ms, …Bytes, …Connections)', () => {
-    const suffix: Record<string, RegExp> = { ms: /Ms$/, bytes: /Bytes$/, connections: /Connections$/ };
+  it('names every integer with a unit by its unit (…Ms, …Bytes, …Connections, …Level, …Bits)', () => {
+    const suffix: Record<string, RegExp> = { ms: /Ms$/, bytes: /Bytes$/, connections: /Connections$/, level: /Level$/, bits: /Bits$/ };
     for (const { path, leaf } of schemaLeaves()) {
-      if (leaf.value.type === 'integer' && leaf.value.unit !== undefined) assert.match(path, suffix[leaf.value.unit]!, path);
+      if (leaf.value.type !== 'integer' || leaf.value.unit === undefined) continue;
+      const expected = suffix[leaf.value.unit];
+      assert.ok(expected !== undefined, `${path} has unit "${leaf.value.unit}", which this test does not know a name suffix for`);
+      assert.match(path, expected, path);
     }
+  });
+
+  it('carries the upper bound of bounded policy integers (deflate level, memLevel, window bits)', () => {
+    const websocket = CONFIG_SCHEMA.fields['websocket'] as ObjectSchema;
+    const range = (key: string): unknown => {
+      const leaf = websocket.fields[key];
+      return leaf?.node === 'leaf' && leaf.value.type === 'integer' ? [leaf.value.min, leaf.value.max] : undefined;
+    };
+    assert.deepEqual(range('deflateLevel'), [0, 9]);
+    assert.deepEqual(range('deflateMemLevel'), [1, 9]);
+    assert.deepEqual(range('deflateServerMaxWindowBits'), [9, 15]);
+    assert.deepEqual(range('deflateClientMaxWindowBits'), [8, 15]);
+    assert.deepEqual(range('maxMessageBytes'), [1, undefined]);
   });
 });
 
@@ -52,13 +71,14 @@ describe('--help', () => {
   it('lists every flag once, with --config, --print-config and --help', () => {
     for (const definition of serveFlagDefinitions()) {
       const flag = `--${definition.spec.name}`;
-      const lines = usage.split('\n').filter((line) => new RegExp(`^\\s+(-h, )?${flag}\\b`).test(line));
+      // A whole flag: "--deflate" must not match the start of "--deflate-level".
+      const lines = usage.split('\n').filter((line) => new RegExp(`^\\s+(-h, )?${flag}(?=[\\s=]|$)`).test(line));
       assert.equal(lines.length, 1, `${flag} appears ${lines.length} times`);
     }
   });
 
   it('shows the unit and default of every value flag that has them', () => {
-    const line = (flag: string): string => usage.split('\n').find((text) => new RegExp(`^\\s+${flag}\\b`).test(text)) ?? '';
+    const line = (flag: string): string => usage.split('\n').find((text) => new RegExp(`^\\s+${flag}(?=[\\s=]|$)`).test(text)) ?? '';
     assert.match(line('--max-message-bytes'), /\(bytes, default 16777216 = 16 MiB\)/);
     assert.match(line('--ping-interval-ms'), /\(ms, default 30000\)/);
     assert.match(line('--max-connections'), /\(connections, default 0\)/);

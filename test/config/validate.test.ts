@@ -52,7 +52,9 @@ describe('validateConfig: accepted files', () => {
 
   it('accepts every WebSocket policy key (from POLICY_FIELDS) in websocket and on a route', () => {
     const policy = { maxMessageBytes: 1, maxFrameBytes: 1, messagePieceBytes: 0, pingIntervalMs: 0, idleTimeoutMs: 0, maxLifetimeMs: 0,
-      closeTimeoutMs: 1, backpressureBytes: 0, maxBackpressureBytes: 1, slowConsumerPolicy: 'drop-newest', allowInvalidUtf8: false };
+      closeTimeoutMs: 1, backpressureBytes: 0, maxBackpressureBytes: 1, slowConsumerPolicy: 'drop-newest', allowInvalidUtf8: false,
+      perMessageDeflate: true, deflateThresholdBytes: 0, deflateLevel: 9, deflateMemLevel: 1, deflateServerMaxWindowBits: 9,
+      deflateClientMaxWindowBits: 8, deflateServerNoContextTakeover: true, deflateClientNoContextTakeover: false };
     assert.deepEqual(Object.keys(policy).sort(), Object.keys(POLICY_FIELDS).sort(), 'the test covers every policy key');
     const layer = validateConfig({ websocket: policy, routes: [{ path: '/a', kind: 'broadcast', ...policy }] }, BASE);
     assert.deepEqual(layer.websocket, policy);
@@ -72,6 +74,8 @@ describe('validateConfig: accepted files', () => {
     validateConfig({ port: 0 }, BASE);
     validateConfig({ port: 65535 }, BASE);
     validateConfig({ websocket: { maxMessageBytes: Number.MAX_SAFE_INTEGER } }, BASE);
+    validateConfig({ websocket: { deflateLevel: 0, deflateMemLevel: 1, deflateServerMaxWindowBits: 9, deflateClientMaxWindowBits: 8 } }, BASE);
+    validateConfig({ websocket: { deflateLevel: 9, deflateMemLevel: 9, deflateServerMaxWindowBits: 15, deflateClientMaxWindowBits: 15 } }, BASE);
   });
 });
 
@@ -129,6 +133,20 @@ describe('validateConfig: every rule names its field', () => {
     assertRejected({ websocket: { maxFrameBytes: 0 } }, 'websocket.maxFrameBytes: must be an integer >= 1 (got 0)');
     assertRejected({ websocket: { pingIntervalMs: 2 ** 53 } }, 'websocket.pingIntervalMs: must be an integer >= 0 (got 9007199254740992)');
     assertRejected({ routes: [{ path: '/a', kind: 'echo', maxConnections: -1 }] }, 'routes[0].maxConnections: must be an integer >= 0 (got -1)');
+  });
+
+  it('refuses permessage-deflate settings outside their ranges, naming the field and the range', () => {
+    assertRejected({ websocket: { deflateLevel: 12 } }, 'websocket.deflateLevel: must be an integer from 0 to 9 (got 12)');
+    assertRejected({ websocket: { deflateLevel: -1 } }, 'websocket.deflateLevel: must be an integer from 0 to 9 (got -1)');
+    assertRejected({ websocket: { deflateLevel: 1.5 } }, 'websocket.deflateLevel: must be an integer from 0 to 9 (got 1.5)');
+    assertRejected({ websocket: { deflateMemLevel: 0 } }, 'websocket.deflateMemLevel: must be an integer from 1 to 9 (got 0)');
+    assertRejected({ websocket: { deflateMemLevel: 10 } }, 'websocket.deflateMemLevel: must be an integer from 1 to 9 (got 10)');
+    assertRejected({ websocket: { deflateServerMaxWindowBits: 8 } }, 'websocket.deflateServerMaxWindowBits: must be an integer from 9 to 15 (got 8)');
+    assertRejected({ websocket: { deflateClientMaxWindowBits: 7 } }, 'websocket.deflateClientMaxWindowBits: must be an integer from 8 to 15 (got 7)');
+    assertRejected({ websocket: { deflateClientMaxWindowBits: 16 } }, 'websocket.deflateClientMaxWindowBits: must be an integer from 8 to 15 (got 16)');
+    assertRejected({ websocket: { deflateThresholdBytes: -1 } }, 'websocket.deflateThresholdBytes: must be an integer >= 0 (got -1)');
+    assertRejected({ websocket: { perMessageDeflate: 'yes' } }, 'websocket.perMessageDeflate: must be true or false (got "yes")');
+    assertRejected({ routes: [{ path: '/a', kind: 'echo', deflateLevel: 10 }] }, 'routes[0].deflateLevel: must be an integer from 0 to 9 (got 10)');
   });
 
   it('refuses a value outside an enumeration, suggesting the close one', () => {
