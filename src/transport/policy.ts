@@ -43,7 +43,7 @@ export interface WebSocketPolicy {
   deflateMemLevel: number;
   /** Largest LZ77 window the server compresses with (server_max_window_bits), 9-15. */
   deflateServerMaxWindowBits: number;
-  /** Largest LZ77 window asked of the client (client_max_window_bits), 8-15. */
+  /** Largest LZ77 window asked of the client (client_max_window_bits), 9-15. */
   deflateClientMaxWindowBits: number;
   /** The server resets its compressor after every message (server_no_context_takeover). */
   deflateServerNoContextTakeover: boolean;
@@ -76,7 +76,8 @@ export const POLICY_FIELDS: { readonly [K in keyof WebSocketPolicy]: FieldSpec }
   deflateLevel: { kind: 'integer', min: 0, max: 9, unit: 'level', doc: 'zlib compression level 0-9' },
   deflateMemLevel: { kind: 'integer', min: 1, max: 9, unit: 'level', doc: 'zlib memLevel 1-9 (memory per compressor)' },
   deflateServerMaxWindowBits: { kind: 'integer', min: 9, max: 15, unit: 'bits', doc: 'largest window the server compresses with (server_max_window_bits)' },
-  deflateClientMaxWindowBits: { kind: 'integer', min: 8, max: 15, unit: 'bits', doc: 'largest window asked of the client (client_max_window_bits)' },
+  // 9, not RFC 7692's 8: zlib-based clients (ours, Python's websockets) cannot compress with an 8-bit window.
+  deflateClientMaxWindowBits: { kind: 'integer', min: 9, max: 15, unit: 'bits', doc: 'largest window asked of the client (client_max_window_bits)' },
   deflateServerNoContextTakeover: { kind: 'boolean', doc: 'reset the compressor after every message (less memory, shared publish compression)' },
   deflateClientNoContextTakeover: { kind: 'boolean', doc: 'ask the client to reset its compressor after every message' },
 };

@@ -53,7 +53,7 @@ describe('parseServeArgs: flags onto config keys', () => {
       maxMessageBytes: '100', maxFrameBytes: '50', messagePieceBytes: '10', pingIntervalMs: '0', idleTimeoutMs: '200', maxLifetimeMs: '300',
       closeTimeoutMs: '400', backpressureBytes: '0', maxBackpressureBytes: '500', slowConsumerPolicy: 'keep-latest', allowInvalidUtf8: '',
       perMessageDeflate: '', deflateThresholdBytes: '64', deflateLevel: '9', deflateMemLevel: '1', deflateServerMaxWindowBits: '9',
-      deflateClientMaxWindowBits: '8', deflateServerNoContextTakeover: '', deflateClientNoContextTakeover: '',
+      deflateClientMaxWindowBits: '9', deflateServerNoContextTakeover: '', deflateClientNoContextTakeover: '',
     };
     assert.deepEqual(Object.keys(values).sort(), Object.keys(POLICY_FIELDS).sort(), 'the test covers every policy key');
     const flagNames: Record<string, string> = { slowConsumerPolicy: 'slow-consumer', perMessageDeflate: 'deflate' };
@@ -63,7 +63,7 @@ describe('parseServeArgs: flags onto config keys', () => {
       maxMessageBytes: 100, maxFrameBytes: 50, messagePieceBytes: 10, pingIntervalMs: 0, idleTimeoutMs: 200, maxLifetimeMs: 300,
       closeTimeoutMs: 400, backpressureBytes: 0, maxBackpressureBytes: 500, slowConsumerPolicy: 'keep-latest', allowInvalidUtf8: true,
       perMessageDeflate: true, deflateThresholdBytes: 64, deflateLevel: 9, deflateMemLevel: 1, deflateServerMaxWindowBits: 9,
-      deflateClientMaxWindowBits: 8, deflateServerNoContextTakeover: true, deflateClientNoContextTakeover: true,
+      deflateClientMaxWindowBits: 9, deflateServerNoContextTakeover: true, deflateClientNoContextTakeover: true,
     });
   });
 
@@ -152,7 +152,7 @@ describe('parseServeArgs: errors name the flag', () => {
     assertRejected(['--deflate-level', '-1'], '--deflate-level: must be an integer from 0 to 9 (got -1)');
     assertRejected(['--deflate-mem-level', '0'], '--deflate-mem-level: must be an integer from 1 to 9 (got 0)');
     assertRejected(['--deflate-server-max-window-bits', '8'], '--deflate-server-max-window-bits: must be an integer from 9 to 15 (got 8)');
-    assertRejected(['--deflate-client-max-window-bits', '16'], '--deflate-client-max-window-bits: must be an integer from 8 to 15 (got 16)');
+    assertRejected(['--deflate-client-max-window-bits', '16'], '--deflate-client-max-window-bits: must be an integer from 9 to 15 (got 16)');
     assertRejected(['--deflate-threshold-bytes', '-1'], '--deflate-threshold-bytes: must be an integer >= 0 (got -1)');
   });
 

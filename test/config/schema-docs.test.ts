@@ -60,7 +60,7 @@ describe('CONFIG_SCHEMA', () => {
     assert.deepEqual(range('deflateLevel'), [0, 9]);
     assert.deepEqual(range('deflateMemLevel'), [1, 9]);
     assert.deepEqual(range('deflateServerMaxWindowBits'), [9, 15]);
-    assert.deepEqual(range('deflateClientMaxWindowBits'), [8, 15]);
+    assert.deepEqual(range('deflateClientMaxWindowBits'), [9, 15]);
     assert.deepEqual(range('maxMessageBytes'), [1, undefined]);
   });
 });

@@ -54,7 +54,7 @@ describe('validateConfig: accepted files', () => {
     const policy = { maxMessageBytes: 1, maxFrameBytes: 1, messagePieceBytes: 0, pingIntervalMs: 0, idleTimeoutMs: 0, maxLifetimeMs: 0,
       closeTimeoutMs: 1, backpressureBytes: 0, maxBackpressureBytes: 1, slowConsumerPolicy: 'drop-newest', allowInvalidUtf8: false,
       perMessageDeflate: true, deflateThresholdBytes: 0, deflateLevel: 9, deflateMemLevel: 1, deflateServerMaxWindowBits: 9,
-      deflateClientMaxWindowBits: 8, deflateServerNoContextTakeover: true, deflateClientNoContextTakeover: false };
+      deflateClientMaxWindowBits: 9, deflateServerNoContextTakeover: true, deflateClientNoContextTakeover: false };
     assert.deepEqual(Object.keys(policy).sort(), Object.keys(POLICY_FIELDS).sort(), 'the test covers every policy key');
     const layer = validateConfig({ websocket: policy, routes: [{ path: '/a', kind: 'broadcast', ...policy }] }, BASE);
     assert.deepEqual(layer.websocket, policy);
@@ -74,7 +74,7 @@ describe('validateConfig: accepted files', () => {
     validateConfig({ port: 0 }, BASE);
     validateConfig({ port: 65535 }, BASE);
     validateConfig({ websocket: { maxMessageBytes: Number.MAX_SAFE_INTEGER } }, BASE);
-    validateConfig({ websocket: { deflateLevel: 0, deflateMemLevel: 1, deflateServerMaxWindowBits: 9, deflateClientMaxWindowBits: 8 } }, BASE);
+    validateConfig({ websocket: { deflateLevel: 0, deflateMemLevel: 1, deflateServerMaxWindowBits: 9, deflateClientMaxWindowBits: 9 } }, BASE);
     validateConfig({ websocket: { deflateLevel: 9, deflateMemLevel: 9, deflateServerMaxWindowBits: 15, deflateClientMaxWindowBits: 15 } }, BASE);
   });
 });
@@ -142,8 +142,8 @@ describe('validateConfig: every rule names its field', () => {
     assertRejected({ websocket: { deflateMemLevel: 0 } }, 'websocket.deflateMemLevel: must be an integer from 1 to 9 (got 0)');
     assertRejected({ websocket: { deflateMemLevel: 10 } }, 'websocket.deflateMemLevel: must be an integer from 1 to 9 (got 10)');
     assertRejected({ websocket: { deflateServerMaxWindowBits: 8 } }, 'websocket.deflateServerMaxWindowBits: must be an integer from 9 to 15 (got 8)');
-    assertRejected({ websocket: { deflateClientMaxWindowBits: 7 } }, 'websocket.deflateClientMaxWindowBits: must be an integer from 8 to 15 (got 7)');
-    assertRejected({ websocket: { deflateClientMaxWindowBits: 16 } }, 'websocket.deflateClientMaxWindowBits: must be an integer from 8 to 15 (got 16)');
+    assertRejected({ websocket: { deflateClientMaxWindowBits: 8 } }, 'websocket.deflateClientMaxWindowBits: must be an integer from 9 to 15 (got 8)');
+    assertRejected({ websocket: { deflateClientMaxWindowBits: 16 } }, 'websocket.deflateClientMaxWindowBits: must be an integer from 9 to 15 (got 16)');
     assertRejected({ websocket: { deflateThresholdBytes: -1 } }, 'websocket.deflateThresholdBytes: must be an integer >= 0 (got -1)');
     assertRejected({ websocket: { perMessageDeflate: 'yes' } }, 'websocket.perMessageDeflate: must be true or false (got "yes")');
     assertRejected({ routes: [{ path: '/a', kind: 'echo', deflateLevel: 10 }] }, 'routes[0].deflateLevel: must be an integer from 0 to 9 (got 10)');
