@@ -43,10 +43,10 @@ const setups: readonly ServerSetup[] = [
     thresholdBytes: 0, serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 10, clientMaxWindowBits: 9,
   },
   {
-    name: '--deflate-server-max-window-bits 9 --deflate-client-max-window-bits 8 --deflate-server-no-context-takeover --deflate-level 9',
-    args: ['--deflate', '--deflate-threshold-bytes', '0', '--deflate-server-max-window-bits', '9', '--deflate-client-max-window-bits', '8',
+    name: '--deflate-server-max-window-bits 9 --deflate-client-max-window-bits 9 --deflate-server-no-context-takeover --deflate-level 9',
+    args: ['--deflate', '--deflate-threshold-bytes', '0', '--deflate-server-max-window-bits', '9', '--deflate-client-max-window-bits', '9',
       '--deflate-server-no-context-takeover', '--deflate-level', '9'],
-    thresholdBytes: 0, serverNoContextTakeover: true, clientNoContextTakeover: false, serverMaxWindowBits: 9, clientMaxWindowBits: 8,
+    thresholdBytes: 0, serverNoContextTakeover: true, clientNoContextTakeover: false, serverMaxWindowBits: 9, clientMaxWindowBits: 9,
   },
 ];
 
@@ -71,10 +71,17 @@ let server!: RunningServer;
 let noDeflateServer!: RunningServer;
 
 before(async () => {
-  const started = await Promise.all([
+  const attempts = await Promise.allSettled([
     ...setups.map((setup) => startCliServer([...echoServerArgs, '--broadcast', '/chat', ...setup.args])),
     startCliServer(echoServerArgs),
   ]);
+  const failed = attempts.find((attempt) => attempt.status === 'rejected');
+  if (failed !== undefined) {
+    // One server could not start: stop the ones that did, so the file ends instead of hanging on them.
+    await Promise.all(attempts.map((attempt) => (attempt.status === 'fulfilled' ? attempt.value.stop() : undefined)));
+    throw failed.reason;
+  }
+  const started = attempts.map((attempt) => (attempt as PromiseFulfilledResult<RunningServer>).value);
   setups.forEach((setup, index) => servers.set(setup, started[index]!));
   noDeflateServer = started[setups.length]!;
   server = started[0]!;
