@@ -125,6 +125,8 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   /** The negotiated extension, for logs and the application ("" when none). */
   readonly extensions: string;
   #receiving = false;
+  /** The application paused reading (pause()); the deflate pipeline must not resume behind its back. */
+  #readingPaused = false;
   /** close() was called while compressed messages were still on their way; the close frame waits for them. */
   #closeRequested = false;
   #flushScheduled = false;
@@ -215,6 +217,33 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
 
   get remotePort(): number {
     return this.#socket.remotePort ?? 0;
+  }
+
+  /** Our side's address and port (for SERVER_PORT-style values); empty/0 once the socket is gone. */
+  get localAddress(): string {
+    return this.#socket.localAddress ?? '';
+  }
+
+  get localPort(): number {
+    return this.#socket.localPort ?? 0;
+  }
+
+  /**
+   * Stops reading from the peer (its messages wait in the kernel, and TCP flow control slows it down): for
+   * bridges and proxies whose other side is not keeping up. Pings are not answered while paused.
+   */
+  pause(): void {
+    this.#readingPaused = true;
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#readingPaused = false;
+    if (!this.#socket.destroyed) this.#socket.resume();
+  }
+
+  get isPaused(): boolean {
+    return this.#readingPaused;
   }
 
   /** The request's query parameters, parsed when first asked for. */
@@ -474,7 +503,7 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
       queueEncoded: (frames) => { this.#connection.sendEncoded(frames); },
       fail: (error) => this.#failWith(error),
       pauseReading: () => { this.#socket.pause(); },
-      resumeReading: () => { if (!this.#socket.destroyed) this.#socket.resume(); },
+      resumeReading: () => { if (!this.#socket.destroyed && !this.#readingPaused) this.#socket.resume(); },
       flush: () => this.#flush(),
     };
   }

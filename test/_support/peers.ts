@@ -40,3 +40,37 @@ export function needPeer(t: TestContext, missing: string | undefined): boolean {
   t.skip(`peer not installed: ${missing}`);
   return false;
 }
+
+/** A program on PATH (or at an absolute path); undefined when found. */
+function programMissing(name: string, packageName: string): string | undefined {
+  return probe(name, () => {
+    const result = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+    return result.status === 0 && result.stdout.trim() !== '' ? undefined : `${name} not found (install Debian ${packageName})`;
+  });
+}
+
+/** Where a Debian program lives (its absolute path), once programMissing() said it is there. */
+export function programPath(name: string): string {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim();
+}
+
+export function nginxMissing(): string | undefined {
+  // Debian installs nginx in /usr/sbin, which is not on every user's PATH.
+  return existsSync('/usr/sbin/nginx') ? undefined : programMissing('nginx', 'nginx');
+}
+
+export function lighttpdMissing(): string | undefined {
+  return existsSync('/usr/sbin/lighttpd') ? undefined : programMissing('lighttpd', 'lighttpd');
+}
+
+export function websocketdMissing(): string | undefined {
+  return programMissing('websocketd', 'websocketd');
+}
+
+export function websockifyMissing(): string | undefined {
+  return programMissing('websockify', 'websockify');
+}
+
+export function tmuxMissing(): string | undefined {
+  return programMissing('tmux', 'tmux');
+}
