@@ -10,14 +10,21 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import {
+  DEFLATE_OFFER,
+  FIXED_MASK,
   OPCODE,
   FrameCounter,
+  ReplyInflater,
   buildHandshakeRequest,
   buildMaskedFrame,
   checkHandshakeResponse,
+  compressMessage,
   decodeFrame,
+  parseDeflateAnswer,
+  sensorJson,
+  type DecodedFrame,
 } from './frames.js';
-import { readCpuSeconds, readRssKiB } from './proc-stats.js';
+import { readCpuSeconds, readMainThreadCpuSeconds, readRssKiB } from './proc-stats.js';
 
 export interface EchoResult {
   kind: 'echo';
@@ -27,12 +34,18 @@ export interface EchoResult {
   /** Payload megabytes (10^6 bytes) echoed per second, one direction. */
   payloadMBps: number;
   serverCpuPercent: number;
+  /** The server's main (JavaScript) thread alone; the rest is its other threads (zlib runs on libuv's pool). */
+  serverMainThreadCpuPercent: number;
   loadCpuPercent: number;
   hitMessageCap: boolean;
   unexpectedFrames: number;
   /** The measured window on CLOCK_MONOTONIC in microseconds (what `--profile` keeps samples from). */
   windowStartUs: number;
   windowEndUs: number;
+  /** Payload bytes of one request frame on the wire (compressed, with --deflate). */
+  requestWireBytes: number;
+  /** Mean payload bytes of a reply frame on the wire over the whole run (compressed, with --deflate). */
+  replyWireBytes: number;
 }
 
 export interface IdleResult {
@@ -47,6 +60,11 @@ export interface IdleResult {
   loadCpuPercent: number;
   /** Connection attempts repeated after ECONNRESET, EADDRNOTAVAIL and the like. */
   connectRetries: number;
+  /**
+   * With --idle-message: after the reading above, every connection sends one message and gets its echo, then
+   * settles again; the RSS then, the growth per connection from rssBeforeKiB, and the server CPU per message.
+   */
+  afterMessage?: { rssKiB: number; kibPerConnection: number; serverCpuMicrosPerMessage: number; ms: number };
 }
 
 export type LoadResult = EchoResult | IdleResult;
@@ -61,6 +79,8 @@ interface OpenedSocket {
   socket: Socket;
   /** Bytes that arrived after the response head. */
   leftover: Buffer;
+  /** The response head (status line and headers, latin1), for the extension answer. */
+  head: string;
 }
 
 /** Connects and upgrades; resolves with the socket paused, so no frame is lost before the caller listens. */
@@ -91,11 +111,12 @@ function openWebSocket(host: string, port: number, path: string, request: Buffer
         if (head.length > 16_384) fail(new Error('response head larger than 16 KiB'));
         return;
       }
-      const problem = checkHandshakeResponse(head.subarray(0, end).toString('latin1'));
+      const headText = head.subarray(0, end).toString('latin1');
+      const problem = checkHandshakeResponse(headText);
       if (problem !== undefined) return fail(new Error(`handshake failed: ${problem}`));
       cleanUp();
       socket.pause();
-      resolve({ socket, leftover: head.subarray(end + 4) });
+      resolve({ socket, leftover: head.subarray(end + 4), head: headText });
     }
     socket.on('data', onData);
     socket.on('error', fail);
@@ -149,8 +170,8 @@ async function openInBatches<T extends { socket: Socket }>(count: number, batchS
   return opened;
 }
 
-function openMany(count: number, batchSize: number, host: string, port: number, path: string): Promise<OpenedSocket[]> {
-  const request = buildHandshakeRequest(host, port, path);
+function openMany(count: number, batchSize: number, host: string, port: number, path: string, extensions?: string): Promise<OpenedSocket[]> {
+  const request = buildHandshakeRequest(host, port, path, extensions);
   return openInBatches(count, batchSize, () => openWebSocket(host, port, path, request));
 }
 
@@ -178,11 +199,84 @@ const OPEN_FILES_LIMIT = ((): string => {
 })();
 
 /**
- * Sends one frame and checks the reply byte for byte (type and payload), so a server that answers fast but
- * wrong cannot score. Resolves with the socket paused again and any bytes after the reply.
+ * What an echo or idle run sends and how it checks replies: plain frames compared byte for byte, or (--deflate)
+ * compressed frames built once, in a handshake that offered permessage-deflate, with replies that must be
+ * compressed (RSV1) and inflate back to the message sent.
  */
-function verifyEcho(opened: OpenedSocket, frame: Buffer, payload: Buffer, opcode: number): Promise<OpenedSocket> {
+interface MessagePlan {
+  opcode: number;
+  /** The messages, uncompressed; a connection sends them in turn (one message unless --deflate-variants). */
+  messages: Buffer[];
+  /** The masked frame each message is sent as (compressed with --deflate), built once. */
+  frames: Buffer[];
+  /** The Sec-WebSocket-Extensions offer, if any. */
+  offer: string | undefined;
+  /** Counts replies during a run from their headers. */
+  counter(): FrameCounter;
+  /** Checks a connection's handshake answer; returns the check for that connection's replies, in order. */
+  accept(opened: OpenedSocket): ReplyCheck;
+}
+
+/** Checks one reply to messages[index]; returns a problem description, or undefined when it is right. */
+type ReplyCheck = (reply: DecodedFrame, index: number) => string | undefined;
+
+function messagePlan(payloadBytes: number, binary: boolean, deflate: boolean, variants = 1): MessagePlan {
+  if (deflate) {
+    // Realistic JSON text, each message compressed once from a fresh context: valid for every message on every
+    // connection because we offered (and require the server to confirm) client_no_context_takeover.
+    const messages = Array.from({ length: variants }, (_, variant) => sensorJson(payloadBytes, variant));
+    return {
+      opcode: OPCODE.text,
+      messages,
+      frames: messages.map((message) => buildMaskedFrame(compressMessage(message), OPCODE.text, FIXED_MASK, true)),
+      offer: DEFLATE_OFFER,
+      counter: () => new FrameCounter(OPCODE.text, 'any', true),
+      accept: (opened) => {
+        const answer = parseDeflateAnswer(opened.head);
+        if (typeof answer === 'string') throw new Error(`permessage-deflate negotiation: ${answer}`);
+        const inflater = new ReplyInflater(answer);
+        return (reply, index) => {
+          const message = messages[index]!;
+          if (!reply.fin || reply.opcode !== OPCODE.text || !reply.rsv1) {
+            return `expected a compressed (RSV1) FIN text frame, got fin=${reply.fin} rsv1=${reply.rsv1} opcode=${reply.opcode}`;
+          }
+          let inflated: Buffer;
+          try {
+            inflated = inflater.inflate(reply.payload);
+          } catch (error) {
+            return `the reply does not inflate (${answer.serverNoContextTakeover ? 'no ' : ''}context takeover): ${(error as Error).message}`;
+          }
+          return inflated.equals(message) ? undefined : `the reply inflates to ${inflated.length} bytes that differ from the ${message.length} sent`;
+        };
+      },
+    };
+  }
+  const opcode = binary ? OPCODE.binary : OPCODE.text;
+  // Text payloads are ASCII so they are valid UTF-8; binary payloads are arbitrary bytes.
+  const message = Buffer.alloc(payloadBytes);
+  for (let i = 0; i < message.length; i++) message[i] = binary ? (i * 31 + 7) & 0xff : 0x61 + (i % 26);
+  return {
+    opcode,
+    messages: [message],
+    frames: [buildMaskedFrame(message, opcode)],
+    offer: undefined,
+    counter: () => new FrameCounter(opcode, payloadBytes),
+    accept: () => (reply) => {
+      if (!reply.fin || reply.opcode !== opcode) return `expected a FIN frame with opcode ${opcode}, got fin=${reply.fin} opcode=${reply.opcode}`;
+      return reply.payload.equals(message) ? undefined : `payload differs (${reply.payload.length} bytes back, ${message.length} sent)`;
+    },
+  };
+}
+
+/**
+ * Sends plan.frames[first] and checks the reply (`check`: byte for byte, or inflated), then the next message,
+ * `times` messages in all, one at a time, so a server that answers fast but wrong cannot score. Resolves with the
+ * socket paused again and any bytes after the last reply.
+ */
+function verifyEcho(opened: OpenedSocket, plan: MessagePlan, check: ReplyCheck, first: number, times = 1): Promise<OpenedSocket> {
   const { socket } = opened;
+  let left = times;
+  let index = first % plan.frames.length;
   return new Promise((resolve, reject) => {
     let received = opened.leftover;
     const cleanUp = (): void => {
@@ -198,26 +292,42 @@ function verifyEcho(opened: OpenedSocket, frame: Buffer, payload: Buffer, opcode
     const onError = (error: Error): void => fail(error.message);
     const onClose = (): void => fail('connection closed before the reply');
     const timer = setTimeout(() => fail('no reply within 10 s'), 10_000);
-    const check = (): void => {
+    const checkReceived = (): void => {
       const decoded = decodeFrame(received);
       if (decoded === undefined) return;
-      if (!decoded.fin || decoded.opcode !== opcode) return fail(`expected a FIN frame with opcode ${opcode}, got fin=${decoded.fin} opcode=${decoded.opcode}`);
-      if (!decoded.payload.equals(payload)) return fail(`payload differs (${decoded.payload.length} bytes back, ${payload.length} sent)`);
+      const problem = check(decoded, index);
+      if (problem !== undefined) return fail(problem);
+      received = received.subarray(decoded.frameBytes);
+      if (--left > 0) {
+        index = (index + 1) % plan.frames.length;
+        socket.write(plan.frames[index]!);
+        return checkReceived();
+      }
       cleanUp();
       socket.pause();
-      resolve({ socket, leftover: received.subarray(decoded.frameBytes) });
+      resolve({ ...opened, socket, leftover: received });
     };
     function onData(chunk: Buffer): void {
       received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
-      check();
+      checkReceived();
     }
     socket.on('data', onData);
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.resume();
-    socket.write(frame);
-    check();
+    socket.write(plan.frames[index]!);
+    checkReceived();
   });
+}
+
+/** accept() on every connection; on a bad answer every socket is destroyed and the run fails. */
+function acceptAll(plan: MessagePlan, opened: OpenedSocket[]): ReplyCheck[] {
+  try {
+    return opened.map((socket) => plan.accept(socket));
+  } catch (error) {
+    for (const { socket } of opened) socket.destroy();
+    throw error;
+  }
 }
 
 interface EchoOptions {
@@ -229,6 +339,10 @@ interface EchoOptions {
   inflight: number;
   payloadBytes: number;
   binary: boolean;
+  /** Negotiate permessage-deflate and send compressed JSON text (see messagePlan). */
+  deflate: boolean;
+  /** Different messages each connection sends in turn (--deflate). */
+  variants: number;
   warmupMs: number;
   durationMs: number;
   maxMessages: number;
@@ -236,21 +350,25 @@ interface EchoOptions {
 
 /** Pipelined echo: `inflight` frames per connection in flight; every reply received sends one more frame. */
 async function runEcho(options: EchoOptions): Promise<EchoResult> {
-  const opcode = options.binary ? OPCODE.binary : OPCODE.text;
-  // Text payloads are ASCII so they are valid UTF-8; binary payloads are arbitrary bytes.
-  const payload = Buffer.alloc(options.payloadBytes);
-  for (let i = 0; i < payload.length; i++) payload[i] = options.binary ? (i * 31 + 7) & 0xff : 0x61 + (i % 26);
-  const frame = buildMaskedFrame(payload, opcode);
-  const frameBytes = frame.length;
+  const plan = messagePlan(options.payloadBytes, options.binary, options.deflate, options.variants);
+  const variants = plan.frames.length;
   const inflight = options.inflight;
-  const batch = Buffer.concat(Array.from({ length: inflight }, () => frame));
-  // Views for every batch size, made once: writing k frames is one write of batchViews[k].
-  const batchViews = Array.from({ length: inflight + 1 }, (_, k) => batch.subarray(0, k * frameBytes));
+  // Every message in turn, then the first `inflight` again, in one buffer: any k <= inflight messages from message
+  // p on are one contiguous view, made once: writing them is one write of views[p][k].
+  const ringFrames = Array.from({ length: variants + inflight }, (_, i) => plan.frames[i % variants]!);
+  const ring = Buffer.concat(ringFrames);
+  const offsets = [0];
+  for (const frame of ringFrames) offsets.push(offsets[offsets.length - 1]! + frame.length);
+  const views = Array.from({ length: variants }, (_, p) => Array.from({ length: inflight + 1 }, (_, k) => ring.subarray(offsets[p]!, offsets[p + k]!)));
 
-  const opened = await openMany(options.connections, 200, options.host, options.port, options.path);
+  const opened = await openMany(options.connections, 200, options.host, options.port, options.path, plan.offer);
+  const checks = acceptAll(plan, opened);
+  // Connections start at different messages; compressed, each checks two in a row, so the second reply is
+  // checked against the first (context takeover).
+  const verified = options.deflate ? 2 : 1;
   let sockets: OpenedSocket[];
   try {
-    sockets = await Promise.all(opened.map((socket) => verifyEcho(socket, frame, payload, opcode)));
+    sockets = await Promise.all(opened.map((socket, i) => verifyEcho(socket, plan, checks[i]!, i, verified)));
   } catch (error) {
     for (const { socket } of opened) socket.destroy();
     throw error;
@@ -260,7 +378,15 @@ async function runEcho(options: EchoOptions): Promise<EchoResult> {
   let received = 0;
   let sending = true;
   let finished = false;
-  let startMark = { at: performance.now(), atUs: monotonicUs(), received: 0, serverCpu: readCpuSeconds(options.serverPid), loadCpu: process.cpuUsage() };
+  const mark = (): { at: number; atUs: number; received: number; serverCpu: number; serverMainCpu: number; loadCpu: NodeJS.CpuUsage } => ({
+    at: performance.now(),
+    atUs: monotonicUs(),
+    received,
+    serverCpu: readCpuSeconds(options.serverPid),
+    serverMainCpu: readMainThreadCpuSeconds(options.serverPid),
+    loadCpu: process.cpuUsage(),
+  });
+  let startMark = mark();
   let failure: Error | undefined;
   let warmupTimer: NodeJS.Timeout | undefined;
   let endTimer: NodeJS.Timeout | undefined;
@@ -274,10 +400,16 @@ async function runEcho(options: EchoOptions): Promise<EchoResult> {
       const endUs = monotonicUs();
       const loadCpu = process.cpuUsage(startMark.loadCpu);
       const serverCpu = readCpuSeconds(options.serverPid);
+      const serverMainCpu = readMainThreadCpuSeconds(options.serverPid);
       clearTimeout(warmupTimer);
       clearTimeout(endTimer);
       for (const { socket } of sockets) socket.destroy();
       if (failure !== undefined) return reject(failure);
+      const unexpectedFrames = counters.reduce((sum, counter) => sum + counter.unexpectedFrames, 0);
+      if (options.deflate && unexpectedFrames > 0) {
+        const last = counters.map((counter) => counter.lastUnexpected).find((text) => text !== '');
+        return reject(new Error(`${unexpectedFrames} replies were not compressed FIN text frames (last: ${last})`));
+      }
       const elapsedMs = endAt - startMark.at;
       const messages = received - startMark.received;
       const messagesPerSecond = (messages * 1000) / elapsedMs;
@@ -288,27 +420,33 @@ async function runEcho(options: EchoOptions): Promise<EchoResult> {
         messagesPerSecond,
         payloadMBps: (messagesPerSecond * options.payloadBytes) / 1e6,
         serverCpuPercent: ((serverCpu - startMark.serverCpu) * 1000 * 100) / elapsedMs,
+        serverMainThreadCpuPercent: ((serverMainCpu - startMark.serverMainCpu) * 1000 * 100) / elapsedMs,
         loadCpuPercent: ((loadCpu.user + loadCpu.system) / 1000 / elapsedMs) * 100,
         hitMessageCap: received >= options.maxMessages,
-        unexpectedFrames: counters.reduce((sum, counter) => sum + counter.unexpectedFrames, 0),
+        unexpectedFrames,
         windowStartUs: startMark.atUs,
         windowEndUs: endUs,
+        requestWireBytes: plan.frames.reduce((sum, frame) => sum + decodeFrame(frame)!.payload.length, 0) / variants,
+        replyWireBytes: received > 0 ? counters.reduce((sum, counter) => sum + counter.countedPayloadBytes, 0) / received : 0,
       });
     };
 
-    for (const { socket, leftover } of sockets) {
-      const counter = new FrameCounter(opcode, options.payloadBytes);
+    for (const [index, { socket, leftover }] of sockets.entries()) {
+      const counter = plan.counter();
       counters.push(counter);
+      // The next message this connection sends.
+      let next = (index + verified) % variants;
       const onData = (chunk: Buffer): void => {
         let completed = counter.feed(chunk);
         if (completed === 0) return;
         received += completed;
         if (sending) {
-          while (completed > inflight) {
-            socket.write(batch);
-            completed -= inflight;
+          while (completed > 0) {
+            const k = Math.min(completed, inflight);
+            socket.write(views[next]![k]!);
+            next = (next + k) % variants;
+            completed -= k;
           }
-          socket.write(batchViews[completed]!);
         }
         if (received >= options.maxMessages) finish();
       };
@@ -325,11 +463,12 @@ async function runEcho(options: EchoOptions): Promise<EchoResult> {
       });
       if (leftover.length > 0) onData(leftover);
       socket.resume();
-      socket.write(batch);
+      socket.write(views[next]![inflight]!);
+      next = (next + inflight) % variants;
     }
 
     warmupTimer = setTimeout(() => {
-      startMark = { at: performance.now(), atUs: monotonicUs(), received, serverCpu: readCpuSeconds(options.serverPid), loadCpu: process.cpuUsage() };
+      startMark = mark();
     }, options.warmupMs);
     endTimer = setTimeout(finish, options.warmupMs + options.durationMs);
   });
@@ -344,10 +483,25 @@ interface IdleOptions {
   batchSize: number;
   warmupConnections: number;
   settleMs: number;
+  /** Negotiate permessage-deflate on every connection (the warm-up echoes a compressed message). */
+  deflate: boolean;
+  /** Bytes of the compressed JSON message (--deflate). */
+  payloadBytes: number;
+  variants: number;
+  /** After the first reading, one message (and its echo) on every connection, then a second reading. */
+  idleMessage: boolean;
 }
 
 /** Same warm-up for every server: open a few connections, echo one message on each, close them. */
 async function warmUp(options: IdleOptions): Promise<void> {
+  if (options.deflate) {
+    const plan = messagePlan(options.payloadBytes, false, true, options.variants);
+    const opened = await openMany(options.warmupConnections, options.batchSize, options.host, options.port, options.path, plan.offer);
+    const checks = acceptAll(plan, opened);
+    const sockets = await Promise.all(opened.map((socket, i) => verifyEcho(socket, plan, checks[i]!, i)));
+    for (const { socket } of sockets) socket.end();
+    return;
+  }
   const frame = buildMaskedFrame(Buffer.from('warm-up message'), OPCODE.text);
   const sockets = await openMany(options.warmupConnections, options.batchSize, options.host, options.port, options.path);
   await Promise.all(
@@ -374,24 +528,53 @@ async function warmUp(options: IdleOptions): Promise<void> {
 
 /** Opens many idle connections and reports the growth of the server's resident memory per connection. */
 async function runIdle(options: IdleOptions): Promise<IdleResult> {
+  const plan = messagePlan(options.payloadBytes, false, options.deflate, options.variants);
   await warmUp(options);
   await sleep(options.settleMs);
   const rssBeforeKiB = readRssKiB(options.serverPid);
   const cpuBefore = readCpuSeconds(options.serverPid);
   const loadCpuBefore = process.cpuUsage();
   const openStart = performance.now();
-  const sockets = await openMany(options.connections, options.batchSize, options.host, options.port, options.path);
+  let sockets = await openMany(options.connections, options.batchSize, options.host, options.port, options.path, plan.offer);
   const openMs = performance.now() - openStart;
   const serverCpuSeconds = readCpuSeconds(options.serverPid) - cpuBefore;
   const loadCpu = process.cpuUsage(loadCpuBefore);
+  // With --deflate, every answer is checked here: a connection that did not negotiate would not count.
+  const checks = acceptAll(plan, sockets);
   let closedEarly = 0;
-  for (const { socket } of sockets) {
-    socket.on('close', () => closedEarly++);
-    socket.on('error', () => {});
-  }
+  const watch = (): void => {
+    for (const { socket } of sockets) {
+      socket.on('close', () => closedEarly++);
+      socket.on('error', () => {});
+    }
+  };
+  const unwatch = (): void => {
+    for (const { socket } of sockets) socket.removeAllListeners('close');
+  };
+  watch();
   await sleep(options.settleMs);
   const rssAfterKiB = readRssKiB(options.serverPid);
-  for (const { socket } of sockets) socket.removeAllListeners('close');
+  let afterMessage: IdleResult['afterMessage'];
+  if (options.idleMessage && closedEarly === 0) {
+    // One message and its echo on every connection (compressed both ways with --deflate, so each one's zlib
+    // contexts exist where the server keeps them), all at once, then idle again.
+    unwatch();
+    const cpuBeforeMessages = readCpuSeconds(options.serverPid);
+    const messagesStart = performance.now();
+    try {
+      sockets = await Promise.all(sockets.map((socket, i) => verifyEcho(socket, plan, checks[i]!, i)));
+    } catch (error) {
+      for (const { socket } of sockets) socket.destroy();
+      throw error;
+    }
+    const ms = performance.now() - messagesStart;
+    const serverCpuMicrosPerMessage = ((readCpuSeconds(options.serverPid) - cpuBeforeMessages) * 1e6) / options.connections;
+    watch();
+    await sleep(options.settleMs);
+    const rssKiB = readRssKiB(options.serverPid);
+    afterMessage = { rssKiB, kibPerConnection: (rssKiB - rssBeforeKiB) / options.connections, serverCpuMicrosPerMessage, ms };
+  }
+  unwatch();
   for (const { socket } of sockets) socket.destroy();
   if (closedEarly > 0) throw new Error(`${closedEarly} idle connections were closed by the server`);
   return {
@@ -404,6 +587,7 @@ async function runIdle(options: IdleOptions): Promise<IdleResult> {
     serverCpuMicrosPerHandshake: (serverCpuSeconds * 1e6) / options.connections,
     loadCpuPercent: ((loadCpu.user + loadCpu.system) / 1000 / openMs) * 100,
     connectRetries,
+    ...(afterMessage !== undefined && { afterMessage }),
   };
 }
 
@@ -756,6 +940,9 @@ async function main(): Promise<void> {
       'warmup-connections': { type: 'string', default: '50' },
       'settle-ms': { type: 'string', default: '1000' },
       publishers: { type: 'string', default: '1' },
+      deflate: { type: 'boolean', default: false },
+      'deflate-variants': { type: 'string', default: '64' },
+      'idle-message': { type: 'boolean', default: false },
     },
   });
   const integer = (name: keyof typeof values): number => {
@@ -774,6 +961,8 @@ async function main(): Promise<void> {
       inflight: Math.max(1, integer('inflight')),
       payloadBytes: integer('payload-bytes'),
       binary: values.binary,
+      deflate: values.deflate,
+      variants: Math.max(1, integer('deflate-variants')),
       warmupMs: integer('warmup-ms'),
       durationMs: integer('duration-ms'),
       maxMessages: integer('max-messages'),
@@ -785,6 +974,10 @@ async function main(): Promise<void> {
       batchSize: Math.max(1, integer('batch-size')),
       warmupConnections: integer('warmup-connections'),
       settleMs: integer('settle-ms'),
+      deflate: values.deflate,
+      variants: Math.max(1, integer('deflate-variants')),
+      payloadBytes: integer('payload-bytes'),
+      idleMessage: values['idle-message'],
     });
   } else if (values.scenario === 'subscribe') {
     // Long-running: answers commands on stdin until `exit` (see runSubscribers); no result line.

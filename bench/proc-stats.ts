@@ -26,7 +26,19 @@ export function readCpuSeconds(pid: number): number {
 
 /** User and system (kernel: syscalls, and for loopback TCP most of the network stack) CPU seconds of `pid`. */
 export function readCpuSplit(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return parseStat(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+}
+
+/**
+ * User + system CPU seconds of `pid`'s main thread only (/proc/PID/task/PID/stat): the JavaScript thread. The rest
+ * of a Node process's CPU is its other threads: libuv's pool (zlib, fs), the GC helpers and the compiler.
+ */
+export function readMainThreadCpuSeconds(pid: number): number {
+  const { user, system } = parseStat(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'latin1'));
+  return user + system;
+}
+
+function parseStat(stat: string): { user: number; system: number } {
   // The command name (field 2) may contain spaces; fields after it start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = clockTicksPerSecond();

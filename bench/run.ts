@@ -77,9 +77,21 @@ async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 // Servers under test.
 
-type ServerName = 'switchyard' | 'ws' | 'tcp';
-/** What the servers do: echo every message (echo and idle scenarios) or broadcast it to every connection. */
-type ServerMode = 'echo' | 'broadcast';
+/** 'switchyard-l6' is switchyard with --deflate-level 6 (ws's zlib level): the deflate-echo fairness row. */
+type ServerName = 'switchyard' | 'switchyard-l6' | 'ws' | 'tcp';
+/**
+ * What the servers do: echo every message (echo and idle scenarios), echo with permessage-deflate accepted
+ * (deflate scenarios), or broadcast every message to every connection.
+ */
+type ServerMode = 'echo' | 'deflate' | 'broadcast';
+
+/** Messages at least this long are compressed: switchyard's default, passed explicitly to both servers. */
+const DEFLATE_THRESHOLD_BYTES = 1024;
+/** The deflate scenarios' message size: at the threshold, so every message is compressed both ways. */
+const DEFLATE_MESSAGE_BYTES = 1024;
+/** deflate-echo: connections, and messages in flight on each. */
+const DEFLATE_ECHO_CONNECTIONS = 100;
+const DEFLATE_ECHO_INFLIGHT = 4;
 
 interface ServerSpec {
   name: ServerName;
@@ -91,16 +103,29 @@ interface ServerSpec {
 const SWITCHYARD_ARGS: Record<ServerMode, string[]> = {
   // No access log and no keep-alive pings: ws has neither, so the comparison is like for like.
   echo: ['serve', '--port', '0', '--host', '127.0.0.1', '--echo', '/echo', '--ping-interval-ms', '0', '--access-log', 'off'],
+  // switchyard's deflate defaults otherwise: zlib level 1, memLevel 8, 15-bit windows, context takeover.
+  deflate: [
+    'serve', '--port', '0', '--host', '127.0.0.1', '--echo', '/echo', '--ping-interval-ms', '0', '--access-log', 'off',
+    '--deflate', '--deflate-threshold-bytes', String(DEFLATE_THRESHOLD_BYTES),
+  ],
   broadcast: ['serve', '--broadcast', '/chat', '--ping-interval-ms', '0', '--port', '0', '--host', '127.0.0.1', '--access-log', 'off'],
 };
 
 function serverSpecs(candidate: 'switchyard' | 'ws', mode: ServerMode): Record<ServerName, ServerSpec> {
-  const wsSpec = { script: join(BENCH_DIR, mode === 'echo' ? 'ws-echo-server.js' : 'ws-broadcast-server.js'), args: [] };
+  const wsSpec = {
+    script: join(BENCH_DIR, mode === 'broadcast' ? 'ws-broadcast-server.js' : 'ws-echo-server.js'),
+    // ws's defaults otherwise: zlib level 6 (Z_DEFAULT_COMPRESSION), memLevel 8, 15-bit windows, context takeover.
+    args: mode === 'deflate' ? ['--deflate-threshold-bytes', String(DEFLATE_THRESHOLD_BYTES)] : [],
+  };
   return {
     switchyard:
       candidate === 'switchyard'
         ? { name: 'switchyard', label: 'switchyard', script: SWITCHYARD_CLI, args: SWITCHYARD_ARGS[mode] }
         : { name: 'switchyard', label: 'ws-as-cand', ...wsSpec },
+    'switchyard-l6':
+      candidate === 'switchyard'
+        ? { name: 'switchyard-l6', label: 'switchyard L6', script: SWITCHYARD_CLI, args: [...SWITCHYARD_ARGS[mode], '--deflate-level', '6'] }
+        : { name: 'switchyard-l6', label: 'ws-as-cand2', ...wsSpec },
     ws: { name: 'ws', label: 'ws', ...wsSpec },
     // No broadcast reference: a raw TCP server that fans out would still have to parse and re-frame.
     tcp: { name: 'tcp', label: 'tcp (ref)', script: join(BENCH_DIR, 'tcp-echo-server.js'), args: [] },
@@ -155,7 +180,7 @@ function startServer(spec: ServerSpec, nodeArgs: string[]): Promise<RunningServe
 // ---------------------------------------------------------------------------------------------------------------
 // Scenarios.
 
-const SCENARIO_IDS = ['echo64', 'echo1m', 'idle', 'idle10k', 'broadcast1k', 'broadcast10k'] as const;
+const SCENARIO_IDS = ['echo64', 'echo1m', 'idle', 'idle10k', 'broadcast1k', 'broadcast10k', 'deflate-echo', 'deflate-idle'] as const;
 type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 /** How a scenario's switchyard/ws ratio is judged. */
@@ -185,6 +210,12 @@ interface BroadcastPlan {
 interface Scenario {
   id: ScenarioId;
   kind: 'echo' | 'idle' | 'broadcast';
+  /** How the servers are started (see ServerMode). */
+  mode: ServerMode;
+  /** The servers compared, candidates first, ws last (the tcp reference is added where `reference` says). */
+  servers: ServerName[];
+  /** Whether the raw TCP echo runs as a reference line (not for broadcast or permessage-deflate). */
+  reference: boolean;
   title: string;
   /** echo and idle: arguments for one load.js process. */
   loadArgs: string[];
@@ -206,6 +237,9 @@ interface Settings {
   broadcastPublishers: number;
   /** 0: two subscriber processes, or one per 5,000 subscribers if that is more. */
   broadcastLoadProcesses: number;
+  deflateIdleConnections: number;
+  /** Different JSON messages each deflate connection sends in turn (1: the same message every time). */
+  deflateVariants: number;
 }
 
 const SUBSCRIBERS_PER_LOAD_PROCESS = 5000;
@@ -219,6 +253,9 @@ function scenarios(settings: Settings): Record<ScenarioId, Scenario> {
   const idle = (id: ScenarioId, connections: number): Scenario => ({
     id,
     kind: 'idle',
+    mode: 'echo',
+    servers: ['switchyard', 'ws'],
+    reference: true,
     title: `${connections.toLocaleString('en-US')} idle connections (opened in batches of 200)`,
     loadArgs: ['--scenario', 'idle', '--connections', String(connections), '--batch-size', '200', '--warmup-connections', '50', '--settle-ms', String(settings.settleMs)],
     connections,
@@ -239,6 +276,9 @@ function scenarios(settings: Settings): Record<ScenarioId, Scenario> {
     return {
       id,
       kind: 'broadcast',
+      mode: 'broadcast',
+      servers: ['switchyard', 'ws'],
+      reference: false,
       title:
         `broadcast 64 B text to ${subscribers.toLocaleString('en-US')} subscribers, ` +
         `${plan.publishers === 1 ? '1 publisher' : `${plan.publishers} publisher connections (round robin)`} with K = ${plan.inflight.join(', then ')} in flight ` +
@@ -255,6 +295,9 @@ function scenarios(settings: Settings): Record<ScenarioId, Scenario> {
     echo64: {
       id: 'echo64',
       kind: 'echo',
+      mode: 'echo',
+      servers: ['switchyard', 'ws'],
+      reference: true,
       title: '64 B text echo, 100 connections x 16 in flight',
       loadArgs: ['--scenario', 'echo', '--connections', '100', '--inflight', '16', '--payload-bytes', '64', '--max-messages', '50000000', ...timing],
       connections: 100,
@@ -264,6 +307,9 @@ function scenarios(settings: Settings): Record<ScenarioId, Scenario> {
     echo1m: {
       id: 'echo1m',
       kind: 'echo',
+      mode: 'echo',
+      servers: ['switchyard', 'ws'],
+      reference: true,
       title: '1 MiB binary echo, 4 connections x 2 in flight',
       loadArgs: ['--scenario', 'echo', '--connections', '4', '--inflight', '2', '--payload-bytes', String(1 << 20), '--binary', '--max-messages', '100000', ...timing],
       connections: 4,
@@ -274,6 +320,43 @@ function scenarios(settings: Settings): Record<ScenarioId, Scenario> {
     idle10k: idle('idle10k', 10_000),
     broadcast1k: broadcast('broadcast1k', 1000),
     broadcast10k: broadcast('broadcast10k', 10_000),
+    'deflate-echo': {
+      id: 'deflate-echo',
+      kind: 'echo',
+      mode: 'deflate',
+      // Default switchyard (zlib level 1), switchyard at ws's level 6 (the fairness row), ws (level 6).
+      servers: ['switchyard', 'switchyard-l6', 'ws'],
+      reference: false,
+      title:
+        `permessage-deflate echo, ${DEFLATE_MESSAGE_BYTES} B JSON text compressed both ways, ${DEFLATE_ECHO_CONNECTIONS} connections x ` +
+        `${DEFLATE_ECHO_INFLIGHT} in flight (${settings.deflateVariants === 1 ? 'the same message every time' : `${settings.deflateVariants} different messages in turn`})`,
+      loadArgs: [
+        '--scenario', 'echo', '--deflate', '--deflate-variants', String(settings.deflateVariants),
+        '--connections', String(DEFLATE_ECHO_CONNECTIONS), '--inflight', String(DEFLATE_ECHO_INFLIGHT),
+        '--payload-bytes', String(DEFLATE_MESSAGE_BYTES), '--max-messages', '20000000', ...timing,
+      ],
+      connections: DEFLATE_ECHO_CONNECTIONS,
+      timeoutMs: echoTimeoutMs,
+      target: { description: 'permessage-deflate echo msg/s', direction: 'at-least', ratio: 1 },
+    },
+    'deflate-idle': {
+      id: 'deflate-idle',
+      kind: 'idle',
+      mode: 'deflate',
+      servers: ['switchyard', 'ws'],
+      reference: false,
+      title:
+        `${settings.deflateIdleConnections.toLocaleString('en-US')} idle permessage-deflate connections: negotiated and unused, ` +
+        `then after one ${DEFLATE_MESSAGE_BYTES} B compressed message each way`,
+      loadArgs: [
+        '--scenario', 'idle', '--deflate', '--idle-message', '--deflate-variants', String(settings.deflateVariants),
+        '--payload-bytes', String(DEFLATE_MESSAGE_BYTES), '--connections', String(settings.deflateIdleConnections),
+        '--batch-size', '200', '--warmup-connections', '50', '--settle-ms', String(settings.settleMs),
+      ],
+      connections: settings.deflateIdleConnections,
+      timeoutMs: 90_000,
+      target: { description: 'KiB per idle permessage-deflate connection', direction: 'at-most', ratio: 1 },
+    },
   };
 }
 
@@ -641,6 +724,8 @@ interface Verdict {
   description: string;
   value: string;
   met: boolean | undefined;
+  /** Shown for information, not a target (never fails --check). */
+  info?: boolean;
 }
 
 const DEFAULT_BROADCAST_INFLIGHT = [1, 16];
@@ -648,7 +733,7 @@ const DEFAULT_BROADCAST_INFLIGHT = [1, 16];
 const USAGE = `usage: npm run bench -- [options]
   --check                    exit 1 when a target is missed (default: print it, exit 0)
   --quick                    shorter runs (0.5 s warm-up, 2 s echo / 1.5 s broadcast windows, 1,000 connections
-                             in idle), for smoke tests
+                             in idle and deflate-idle), for smoke tests
   --rounds N                 rounds, each server once per round, order mirrored every round (default 2)
   --warmup-ms N              warm-up before each echo and broadcast measurement (default 1000)
   --duration-ms N            measured time per echo run (default 5000)
@@ -659,10 +744,13 @@ const USAGE = `usage: npm run bench -- [options]
                              messages reach the server on different sockets instead of together in one chunk
   --load-processes N         subscriber processes per broadcast run (default 2, or one per ${SUBSCRIBERS_PER_LOAD_PROCESS.toLocaleString('en-US')} subscribers if more)
   --idle-connections N       connections in the idle scenario (default 5000; idle10k always opens 10,000)
+  --deflate-idle-connections N  connections in deflate-idle (default 2000)
+  --deflate-variants N       different 1 KiB JSON messages each deflate-echo connection sends in turn (default 64;
+                             1 sends the same message every time, which context takeover makes nearly free to compress)
   --scenarios LIST           comma list of ${SCENARIO_IDS.join(',')} (default all)
-  --no-reference             skip the raw TCP echo reference line (echo and idle; broadcast has none)
+  --no-reference             skip the raw TCP echo reference line (echo and idle; broadcast and deflate have none)
   --candidate ws             put ws in switchyard's slot (harness self-check: ratios should be near 1.00x)
-  --profile LIST             run these servers (switchyard,ws,tcp) under node --cpu-prof and print the top
+  --profile LIST             run these servers (switchyard,switchyard-l6,ws,tcp) under node --cpu-prof and print the top
                              functions; profiling slows the server, so treat those numbers as diagnostics only
   --json FILE                also write every run's raw result to FILE`;
 
@@ -685,6 +773,8 @@ async function main(): Promise<number> {
       'broadcast-duration-ms': { type: 'string' },
       'broadcast-publishers': { type: 'string' },
       'load-processes': { type: 'string' },
+      'deflate-idle-connections': { type: 'string' },
+      'deflate-variants': { type: 'string' },
       'no-reference': { type: 'boolean', default: false },
       candidate: { type: 'string', default: 'switchyard' },
       profile: { type: 'string', default: '' },
@@ -715,11 +805,13 @@ async function main(): Promise<number> {
       .map((raw) => positiveInteger(raw.trim(), 0, '--broadcast-inflight'))
       .filter((k, index, all) => all.indexOf(k) === index),
     broadcastLoadProcesses: values['load-processes'] === undefined ? 0 : positiveInteger(values['load-processes'], 0, '--load-processes'),
+    deflateIdleConnections: positiveInteger(values['deflate-idle-connections'], values.quick ? 1000 : 2000, '--deflate-idle-connections'),
+    deflateVariants: positiveInteger(values['deflate-variants'], 64, '--deflate-variants'),
   };
   const rounds = positiveInteger(values.rounds, 2, '--rounds');
   if (values.candidate !== 'switchyard' && values.candidate !== 'ws') throw new RangeError('--candidate must be switchyard or ws');
   const candidate = values.candidate;
-  const specsFor = (scenario: Scenario): Record<ServerName, ServerSpec> => serverSpecs(candidate, scenario.kind === 'broadcast' ? 'broadcast' : 'echo');
+  const specsFor = (scenario: Scenario): Record<ServerName, ServerSpec> => serverSpecs(candidate, scenario.mode);
   const specs = serverSpecs(candidate, 'echo'); // labels are the same in both modes
   const allScenarios = scenarios(settings);
   const selected = values.scenarios.split(',').map((id) => id.trim()).filter((id) => id !== '');
@@ -742,10 +834,11 @@ async function main(): Promise<number> {
   }
 
   const withReference = !values['no-reference'];
+  // Round 1 runs the reference (if any), the candidates, then ws; every other round the mirror image.
   const orderFor = (round: number, scenario?: Scenario): ServerName[] => {
-    const pair: ServerName[] = round % 2 === 0 ? ['switchyard', 'ws'] : ['ws', 'switchyard'];
-    if (!withReference || scenario?.kind === 'broadcast') return pair;
-    return round % 2 === 0 ? ['tcp', ...pair] : [...pair, 'tcp'];
+    const servers = scenario?.servers ?? ['switchyard', 'ws'];
+    const order: ServerName[] = withReference && (scenario?.reference ?? true) ? ['tcp', ...servers] : [...servers];
+    return round % 2 === 0 ? order : order.reverse();
   };
 
   const cpuInfo = cpus();
@@ -753,7 +846,7 @@ async function main(): Promise<number> {
     `switchyard bench: node ${process.version}, ${cpuInfo.length} CPUs (${cpuInfo[0]?.model.trim() ?? 'unknown'}), ` +
       `load average ${loadavg().map((value) => value.toFixed(2)).join(' ')}, ulimit -n ${limit}\n` +
       `${rounds} rounds, order ${Array.from({ length: rounds }, (_, round) => orderFor(round).map((name) => specs[name].label).join(', ')).join(' | ')}` +
-      ` (broadcast: no tcp reference)\n` +
+      ` (broadcast and deflate: no tcp reference; deflate-echo adds switchyard L6 next to switchyard)\n` +
       `echo runs: ${settings.warmupMs} ms warm-up + ${settings.durationMs} ms measured; broadcast runs: ${settings.warmupMs} ms warm-up + ` +
       `${settings.broadcastDurationMs} ms measured per K (K = ${settings.broadcastInflight.join(', ')})\n`,
   );
@@ -806,7 +899,7 @@ async function main(): Promise<number> {
     for (const record of broken) process.stdout.write(`  ${record.scenario} round ${record.round + 1} ${specs[record.server].label}: ${record.error}\n`);
     return 1;
   }
-  const missed = verdicts.filter((verdict) => verdict.met === false);
+  const missed = verdicts.filter((verdict) => verdict.met === false && verdict.info !== true);
   if (values.check && missed.length > 0) return 1;
   return 0;
 }
@@ -832,7 +925,11 @@ function describeRun(record: RunRecord): string {
   if (result.kind === 'echo') {
     return (
       `${formatInteger(result.messagesPerSecond).padStart(10)} msg/s ${formatFixed(result.payloadMBps, 1).padStart(7)} MB/s  ` +
-      `server CPU ${formatInteger(result.serverCpuPercent)}%  load CPU ${formatInteger(result.loadCpuPercent)}%` +
+      `server CPU ${formatInteger(result.serverCpuPercent)}%` +
+      (record.scenario === 'deflate-echo'
+        ? ` (main thread ${formatInteger(result.serverMainThreadCpuPercent)}%)  load CPU ${formatInteger(result.loadCpuPercent)}%  ` +
+          `compressed bytes per message: ${formatInteger(result.requestWireBytes)} in, ${formatFixed(result.replyWireBytes, 0)} out`
+        : `  load CPU ${formatInteger(result.loadCpuPercent)}%`) +
       (result.unexpectedFrames > 0 ? `  (${result.unexpectedFrames} unexpected frames)` : '') +
       (result.hitMessageCap ? '  (hit message cap)' : '')
     );
@@ -857,7 +954,11 @@ function describeRun(record: RunRecord): string {
   return (
     `${formatFixed(result.kibPerConnection, 2)} KiB/conn  RSS ${formatInteger(result.rssBeforeKiB)} -> ${formatInteger(result.rssAfterKiB)} KiB  ` +
     `opened in ${formatInteger(result.openMs)} ms` +
-    (result.connectRetries > 0 ? ` (${result.connectRetries} retries)` : '')
+    (result.connectRetries > 0 ? ` (${result.connectRetries} retries)` : '') +
+    (result.afterMessage === undefined
+      ? ''
+      : `; after 1 message each ${formatFixed(result.afterMessage.kibPerConnection, 2)} KiB/conn  RSS -> ${formatInteger(result.afterMessage.rssKiB)} KiB  ` +
+        `(messages took ${formatInteger(result.afterMessage.ms)} ms)`)
   );
 }
 
@@ -877,10 +978,15 @@ function printReport(
     values.length === rounds ? values.map(format).join(' / ') : `${values.map(format).join(' / ')} (${rounds - values.length} failed)`;
   const candidate = specs.switchyard.label;
   // Paired ratios (same round) show how much of a ratio is noise.
-  const pairedRatios = <K extends RunResult['kind']>(scenario: ScenarioId, kind: K, metric: (result: Extract<RunResult, { kind: K }>) => number): string[] => {
+  const pairedRatios = <K extends RunResult['kind']>(
+    scenario: ScenarioId,
+    kind: K,
+    metric: (result: Extract<RunResult, { kind: K }>) => number,
+    server: ServerName = 'switchyard',
+  ): string[] => {
     const paired: string[] = [];
     for (let round = 0; round < rounds; round++) {
-      const a = records.find((r) => r.scenario === scenario && r.server === 'switchyard' && r.round === round)?.result;
+      const a = records.find((r) => r.scenario === scenario && r.server === server && r.round === round)?.result;
       const b = records.find((r) => r.scenario === scenario && r.server === 'ws' && r.round === round)?.result;
       if (a?.kind === kind && b?.kind === kind) paired.push(`${formatFixed(metric(a as Extract<RunResult, { kind: K }>) / metric(b as Extract<RunResult, { kind: K }>), 2)}x`);
     }
@@ -894,9 +1000,18 @@ function printReport(
     const target = scenario.target;
     const sign = target.direction === 'at-least' ? '>=' : '<=';
     const description = `${target.description} ${candidate} ${sign} ${formatFixed(target.ratio, 1)}x ws`;
-    const displayOrder = (['switchyard', 'ws', 'tcp'] as const).filter(
-      (name) => serverOrder.includes(name) && records.some((record) => record.scenario === scenario.id && record.server === name),
+    const displayOrder = (['switchyard', 'switchyard-l6', 'ws', 'tcp'] as const).filter(
+      (name) => (serverOrder.includes(name) || scenario.servers.includes(name)) && records.some((record) => record.scenario === scenario.id && record.server === name),
     );
+
+    if (scenario.id === 'deflate-idle') {
+      printDeflateIdle(scenario, displayOrder, verdicts, { resultsOf, perRound, pairedRatios, specs, candidate });
+      continue;
+    }
+    if (scenario.id === 'deflate-echo') {
+      printDeflateEcho(scenario, displayOrder, verdicts, { resultsOf, perRound, pairedRatios, specs, candidate });
+      continue;
+    }
 
     if (scenario.kind === 'idle') {
       const rows = displayOrder.map((server) => {
@@ -1044,10 +1159,154 @@ function printReport(
 
   process.stdout.write('\ntargets\n');
   for (const verdict of verdicts) {
-    const status = verdict.met === undefined ? 'N/A ' : verdict.met ? 'PASS' : 'MISS';
+    const status = verdict.info === true ? 'info' : verdict.met === undefined ? 'N/A ' : verdict.met ? 'PASS' : 'MISS';
     process.stdout.write(`  ${status}  ${verdict.description}: ${verdict.value}\n`);
   }
   return verdicts;
+}
+
+/** What printReport shares with the deflate tables. */
+interface ReportTools {
+  resultsOf: <K extends RunResult['kind']>(scenario: ScenarioId, server: ServerName, kind: K) => Extract<RunResult, { kind: K }>[];
+  perRound: (values: number[], format: (value: number) => string) => string;
+  pairedRatios: <K extends RunResult['kind']>(
+    scenario: ScenarioId,
+    kind: K,
+    metric: (result: Extract<RunResult, { kind: K }>) => number,
+    server?: ServerName,
+  ) => string[];
+  specs: Record<ServerName, ServerSpec>;
+  candidate: string;
+}
+
+/** The zlib level a deflate server compresses at, from how it was started. */
+function zlibLevelOf(spec: ServerSpec): string {
+  if (spec.script !== SWITCHYARD_CLI) return '6 (ws default)';
+  const at = spec.args.indexOf('--deflate-level');
+  return at === -1 ? '1 (default)' : spec.args[at + 1]!;
+}
+
+/**
+ * deflate-echo: one row per server (switchyard at its default zlib level 1, switchyard at ws's level 6, ws), the
+ * target on the defaults, and the equal-level ratio for information.
+ */
+function printDeflateEcho(scenario: Scenario, displayOrder: readonly ServerName[], verdicts: Verdict[], tools: ReportTools): void {
+  const { resultsOf, perRound, pairedRatios, specs, candidate } = tools;
+  const deflateSpecs = serverSpecs(specs.switchyard.label === 'switchyard' ? 'switchyard' : 'ws', 'deflate');
+  let saturated = false;
+  const rows = displayOrder.map((server) => {
+    const results: EchoResult[] = resultsOf(scenario.id, server, 'echo');
+    if (results.length === 0) return [specs[server].label, zlibLevelOf(deflateSpecs[server]), 'failed', '', '', '', '', '', ''];
+    const loadCpu = median(results.map((r) => r.loadCpuPercent));
+    const mark = loadCpu >= 90 ? ' !' : '';
+    if (mark !== '') saturated = true;
+    return [
+      specs[server].label,
+      zlibLevelOf(deflateSpecs[server]),
+      formatInteger(median(results.map((r) => r.messagesPerSecond))),
+      `${formatInteger(median(results.map((r) => r.serverCpuPercent)))}%`,
+      `${formatInteger(median(results.map((r) => r.serverMainThreadCpuPercent)))}%`,
+      `${formatInteger(loadCpu)}%${mark}`,
+      formatInteger(median(results.map(messagesPerServerCpuSecond))),
+      formatFixed(median(results.map((r) => r.replyWireBytes)), 0),
+      perRound(results.map((r) => r.messagesPerSecond), formatInteger),
+    ];
+  });
+  const headers = ['server', 'zlib level', 'msg/s', 'server CPU', 'main thread', 'load CPU', 'msg per server CPU-s', 'B/reply', 'msg/s per round'];
+  process.stdout.write(`${formatTable(headers, rows).join('\n')}\n`);
+  const requestBytes = resultsOf(scenario.id, displayOrder[0] ?? 'ws', 'echo')[0]?.requestWireBytes;
+  process.stdout.write(
+    `   server CPU counts every thread (zlib runs on libuv's pool); main thread is the JavaScript thread alone. B/reply: mean\n` +
+      `   compressed payload per reply (context takeover: replies refer to earlier ones)` +
+      (requestBytes === undefined ? '' : `; requests are ${formatInteger(requestBytes)} B compressed on average`) +
+      '.\n',
+  );
+  if (saturated) process.stdout.write('   ! the load generator used >= 90% of a core: that row is a lower bound (client-limited)\n');
+  const ws = resultsOf(scenario.id, 'ws', 'echo');
+  const level = (server: ServerName): string => zlibLevelOf(deflateSpecs[server]).split(' ')[0]!;
+  const comparisons: { server: ServerName; what: string; info: boolean }[] = [
+    { server: 'switchyard', what: `defaults: ${candidate} zlib level ${level('switchyard')}, ws level ${level('ws')}`, info: false },
+    { server: 'switchyard-l6', what: `zlib level ${level('switchyard-l6')} on both sides (fairness row)`, info: true },
+  ];
+  for (const { server, what, info } of comparisons) {
+    const mine = resultsOf(scenario.id, server, 'echo');
+    const label = specs[server].label;
+    const description = `${scenario.target.description}, ${what}: ${label} >= ${formatFixed(scenario.target.ratio, 1)}x ws`;
+    if (mine.length === 0 || ws.length === 0) {
+      verdicts.push({ description, value: 'n/a (runs failed)', met: undefined, info });
+      continue;
+    }
+    const ratio = median(mine.map((r) => r.messagesPerSecond)) / median(ws.map((r) => r.messagesPerSecond));
+    const efficiencyRatio = median(mine.map(messagesPerServerCpuSecond)) / median(ws.map(messagesPerServerCpuSecond));
+    const met = ratio >= scenario.target.ratio;
+    verdicts.push({ description, value: `${formatFixed(ratio, 2)}x`, met, info });
+    process.stdout.write(
+      `-> ${label} / ws = ${formatFixed(ratio, 2)}x msg/s, ${what} (per round ${pairedRatios(scenario.id, 'echo', (r) => r.messagesPerSecond, server).join(', ')}; ` +
+        `target >= ${formatFixed(scenario.target.ratio, 1)}x): ${met ? 'PASS' : 'MISS'}${info ? ' (for information)' : ''}\n` +
+        `   ${label} / ws = ${formatFixed(efficiencyRatio, 2)}x messages per server CPU-second\n`,
+    );
+  }
+}
+
+/** deflate-idle: two rows per server (negotiated but unused, then after one message each), a target on each. */
+function printDeflateIdle(scenario: Scenario, displayOrder: readonly ServerName[], verdicts: Verdict[], tools: ReportTools): void {
+  const { resultsOf, perRound, pairedRatios, specs, candidate } = tools;
+  const states = [
+    {
+      name: 'negotiated, unused',
+      kib: (r: IdleResult): number => r.kibPerConnection,
+      rss: (r: IdleResult): number => r.rssAfterKiB,
+      cpu: (r: IdleResult): number => r.serverCpuMicrosPerHandshake,
+    },
+    {
+      name: 'after 1 message each',
+      kib: (r: IdleResult): number => r.afterMessage?.kibPerConnection ?? Number.NaN,
+      rss: (r: IdleResult): number => r.afterMessage?.rssKiB ?? Number.NaN,
+      cpu: (r: IdleResult): number => r.afterMessage?.serverCpuMicrosPerMessage ?? Number.NaN,
+    },
+  ];
+  const rows: string[][] = [];
+  for (const server of displayOrder) {
+    const results: IdleResult[] = resultsOf(scenario.id, server, 'idle');
+    for (const state of states) {
+      if (results.length === 0) {
+        rows.push([specs[server].label, state.name, 'failed', '', '', '', '']);
+        continue;
+      }
+      rows.push([
+        specs[server].label,
+        state.name,
+        formatFixed(median(results.map(state.kib)), 2),
+        formatInteger(median(results.map((r) => r.rssBeforeKiB))),
+        formatInteger(median(results.map(state.rss))),
+        formatInteger(median(results.map(state.cpu))),
+        perRound(results.map(state.kib), (value) => formatFixed(value, 2)),
+      ]);
+    }
+  }
+  const headers = ['server', 'connections', 'KiB/conn', 'RSS before KiB', 'RSS after KiB', 'server CPU us/conn', 'KiB/conn per round'];
+  process.stdout.write(`${formatTable(headers, rows).join('\n')}\n`);
+  process.stdout.write(
+    '   same connections, read twice: after the handshakes (server CPU per handshake), then after one compressed message\n' +
+      '   each way on every connection (server CPU per message); KiB/conn is always from the RSS before the connections.\n',
+  );
+  const ws = resultsOf(scenario.id, 'ws', 'idle');
+  const mine = resultsOf(scenario.id, 'switchyard', 'idle');
+  for (const state of [...states].reverse()) {
+    const description = `${scenario.target.description}, ${state.name}: ${candidate} <= ${formatFixed(scenario.target.ratio, 1)}x ws`;
+    if (mine.length === 0 || ws.length === 0) {
+      verdicts.push({ description, value: 'n/a (runs failed)', met: undefined });
+      continue;
+    }
+    const a = median(mine.map(state.kib));
+    const b = median(ws.map(state.kib));
+    const met = a <= b * scenario.target.ratio;
+    verdicts.push({ description, value: `${formatFixed(a, 2)} vs ${formatFixed(b, 2)} KiB (${formatFixed(a / b, 2)}x)`, met });
+    process.stdout.write(
+      `-> ${state.name}: ${candidate} / ws = ${formatFixed(a / b, 2)}x memory per connection ` +
+        `(per round ${pairedRatios(scenario.id, 'idle', state.kib).join(', ')}; target <= ${formatFixed(scenario.target.ratio, 2)}x): ${met ? 'PASS' : 'MISS'}\n`,
+    );
+  }
 }
 
 main().then(
