@@ -10,6 +10,8 @@ import { zlibLimiter } from './limiter.js';
 /** RFC 7692 §7.2.1: the empty stored block a sync flush ends with, removed on send and restored on receive. */
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 const EMPTY = Buffer.alloc(0);
+/** Payloads up to this size are copied behind the trailer so inflation is a single write. */
+const SINGLE_WRITE_MAX_BYTES = 64 * 1024;
 
 export interface DeflateCodecOptions {
   /** zlib compression level 0-9. Default 1: most of the gain on short JSON for a fraction of the CPU. */
@@ -82,6 +84,12 @@ export class PerMessageDeflate {
   }
 
   #compressNow(data: Uint8Array, callback: CompressCallback): void {
+    if (data.length === 0) {
+      // An empty message compresses to one empty stored block, 0x00 once the trailer is removed: valid whatever
+      // the context, and zlib would not be asked to flush nothing twice.
+      queueMicrotask(() => callback(null, Buffer.from([0x00])));
+      return;
+    }
     codecStats.compressions++;
     zlibLimiter.run((done) => {
       if (this.#closed) {
@@ -89,13 +97,15 @@ export class PerMessageDeflate {
         callback(new Error('codec closed'), Buffer.alloc(0));
         return;
       }
-      const deflater = (this.#deflater ??= withQuietErrors(createDeflateRaw({ level: this.#level, memLevel: this.#memLevel, windowBits: this.#compressWindowBits })));
+      // flush: Z_SYNC_FLUSH makes each write one complete thread-pool job (write + flush would be two).
+      const deflater = (this.#deflater ??= withQuietErrors(createDeflateRaw({
+        level: this.#level, memLevel: this.#memLevel, windowBits: this.#compressWindowBits, flush: constants.Z_SYNC_FLUSH,
+      })));
       const chunks: Buffer[] = [];
       let length = 0;
       const onData = (chunk: Buffer): void => { chunks.push(chunk); length += chunk.length; };
       deflater.on('data', onData);
-      deflater.write(data);
-      deflater.flush(constants.Z_SYNC_FLUSH, () => {
+      const finished = (): void => {
         deflater.off('data', onData);
         if (this.#closed) {
           done();
@@ -108,7 +118,9 @@ export class PerMessageDeflate {
         if (this.#resetCompressor) deflater.reset();
         done();
         callback(null, payload);
-      });
+      };
+      // The write's callback comes after all its output: one job.
+      deflater.write(data, finished);
     });
   }
 
@@ -182,10 +194,15 @@ export class PerMessageDeflate {
       };
       inflater.on('data', onData);
       inflater.on('error', onError);
-      inflater.write(payload);
-      inflater.write(TRAILER);
       // close() may have destroyed the inflater mid-way: report that (resetting a closed stream would throw).
-      inflater.flush(constants.Z_SYNC_FLUSH, () => finish(this.#closed ? new ProtocolError('ERR_CODEC_CLOSED', CloseCode.Abnormal, 'codec closed') : null));
+      const written = (): void => finish(this.#closed ? new ProtocolError('ERR_CODEC_CLOSED', CloseCode.Abnormal, 'codec closed') : null);
+      // RFC 7692 §7.2.2: append 00 00 ff ff. Small payloads go as one write, so one thread-pool job.
+      if (payload.length <= SINGLE_WRITE_MAX_BYTES) {
+        inflater.write(Buffer.concat([payload, TRAILER], payload.length + 4), written);
+      } else {
+        inflater.write(payload);
+        inflater.write(TRAILER, written);
+      }
     });
   }
 
@@ -194,7 +211,8 @@ export class PerMessageDeflate {
     this.#inflaterDictionary = undefined;
     this.#inflaterEnded = false;
     const inflater = withQuietErrors(createInflateRaw({
-      windowBits: this.#decompressWindowBits, ...(dictionary !== undefined && dictionary.length > 0 && { dictionary }),
+      windowBits: this.#decompressWindowBits, flush: constants.Z_SYNC_FLUSH,
+      ...(dictionary !== undefined && dictionary.length > 0 && { dictionary }),
     }));
     // zlib emits 'end' (before the flush callback) when a BFINAL block finishes the stream.
     inflater.once('end', () => { if (this.#inflater === inflater) this.#inflaterEnded = true; });

@@ -177,6 +177,7 @@ export class DeflatePipeline {
             this.#outbound[0] = { kind: 'compress', payload: message.data, isBinary: message.isBinary };
             this.#compressing = false;
             this.#pumpOutbound();
+            this.#host.flush();
             return;
           }
           this.#afterCompression(message.data.length, () => this.#host.queueEncoded(frames));
@@ -205,8 +206,9 @@ export class DeflatePipeline {
     if (this.#closed) return;
     this.#finishOutbound(byteLength);
     queue();
-    this.#host.flush();
+    // Pump first: uncompressed messages queued behind this one go out in the same write.
     this.#pumpOutbound();
+    this.#host.flush();
   }
 
   #finishOutbound(byteLength: number): void {

@@ -121,7 +121,10 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   /** keep-latest policy: the newest unsent message per topic, written when the socket drains. */
   #latestByTopic: Map<string, PublishedMessage> | undefined;
   /** Present when permessage-deflate was negotiated: keeps message order around asynchronous zlib work. */
-  readonly #deflate: DeflatePipeline | undefined;
+  #deflate: DeflatePipeline | undefined;
+  /** The negotiated permessage-deflate, if any; its codec and pipeline are made on first use (idle costs nothing). */
+  readonly #deflateAgreement: DeflateAgreement | undefined;
+  readonly #role: Role;
   /** The negotiated extension, for logs and the application ("" when none). */
   readonly extensions: string;
   #receiving = false;
@@ -162,16 +165,9 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
       allowInvalidUtf8: policy.allowInvalidUtf8,
       perMessageDeflate: init.deflate !== undefined,
     });
-    if (init.deflate !== undefined) {
-      const codec = new PerMessageDeflate(init.deflate, init.role, {
-        level: policy.deflateLevel, memLevel: policy.deflateMemLevel, maxMessageBytes: policy.maxMessageBytes,
-      });
-      this.#deflate = new DeflatePipeline(codec, this.#pipelineHost(), policy.deflateThresholdBytes);
-      this.extensions = 'permessage-deflate';
-    } else {
-      this.#deflate = undefined;
-      this.extensions = '';
-    }
+    this.#role = init.role;
+    this.#deflateAgreement = init.deflate;
+    this.extensions = init.deflate === undefined ? '' : 'permessage-deflate';
     // The real clock, not the sweep's: a sweep that has no members is not ticking, and its last tick may be long
     // past (the first connection of an idle server would otherwise start out idle, old and due for a ping).
     const now = Date.now();
@@ -288,12 +284,13 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     const connection = this.#connection;
     const byteLength = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     if (!this.#admit(byteLength, undefined)) return false;
-    if (this.#deflate !== undefined) {
+    if (this.#deflateAgreement !== undefined && (byteLength >= this.#policy.deflateThresholdBytes || this.#deflate?.holdsOutbound === true)) {
       if (connection.readyState !== ReadyState.Open || this.#socketClosed || this.#closeRequested) return false;
       const payload = typeof data === 'string' ? Buffer.from(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-      this.#deflate.send(payload, isBinary);
+      this.#pipeline().send(payload, isBinary);
       return this.#afterQueue(true, byteLength);
     }
+    if (this.#closeRequested) return false;
     let queued: boolean;
     if (typeof data === 'string') queued = isBinary ? connection.send(Buffer.from(data), true) : connection.sendText(data);
     else queued = connection.send(data instanceof ArrayBuffer ? new Uint8Array(data) : data, isBinary);
@@ -308,10 +305,24 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   }
 
   #queuePublished(message: PublishedMessage): boolean {
-    if (this.#deflate === undefined) return this.#connection.sendEncoded(message.plainFrames());
+    if (this.#deflateAgreement === undefined || (message.data.length < this.#policy.deflateThresholdBytes && this.#deflate?.holdsOutbound !== true)) {
+      return !this.#closeRequested && this.#connection.sendEncoded(message.plainFrames());
+    }
     if (this.#connection.readyState !== ReadyState.Open || this.#socketClosed || this.#closeRequested) return false;
-    this.#deflate.sendPublished(message);
+    this.#pipeline().sendPublished(message);
     return true;
+  }
+
+  /** The compression pipeline, made when the connection first compresses or inflates something. */
+  #pipeline(): DeflatePipeline {
+    if (this.#deflate === undefined) {
+      const policy = this.#policy;
+      const codec = new PerMessageDeflate(this.#deflateAgreement!, this.#role, {
+        level: policy.deflateLevel, memLevel: policy.deflateMemLevel, maxMessageBytes: policy.maxMessageBytes,
+      });
+      this.#deflate = new DeflatePipeline(codec, this.#pipelineHost(), policy.deflateThresholdBytes);
+    }
+    return this.#deflate;
   }
 
   /** Queues frames the caller encoded (unmasked, uncompressed server frames). */
@@ -449,7 +460,7 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
 
   #deliverMessage(data: Buffer, isBinary: boolean): void {
     const pieceBytes = this.#policy.messagePieceBytes;
-    if (pieceBytes > 0 && this.#deflate !== undefined) {
+    if (pieceBytes > 0 && this.#deflateAgreement !== undefined) {
       for (let offset = 0; ; offset += pieceBytes) {
         const end = Math.min(data.length, offset + pieceBytes);
         this.onMessagePiece(data.subarray(offset, end), isBinary, end === data.length);
@@ -470,11 +481,11 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   }
 
   onCompressedMessage(data: Buffer, isBinary: boolean): void {
-    if (this.#deflate === undefined) {
+    if (this.#deflateAgreement === undefined) {
       this.#connection.fail(CloseCode.ProtocolError, 'compressed message without permessage-deflate');
       return;
     }
-    this.#deflate.receive(data, isBinary, true);
+    this.#pipeline().receive(data, isBinary, true);
   }
 
   /** A message the pipeline releases in order: inflated ones get their UTF-8 check here, then the handlers. */
