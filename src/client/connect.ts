@@ -2,7 +2,7 @@
 // verifies the 101 answer with the protocol core, and returns the same WebSocket type the server uses.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { HandshakeError } from '../errors.js';
 import { createClientHandshake, verifyServerResponse } from '../protocol/handshake.js';
 import { acceptDeflateResponse, deflateOffer, type DeflateAgreement, type DeflateNegotiationOptions } from '../protocol/deflate-negotiation.js';
@@ -76,7 +76,8 @@ export function connect<Data = undefined>(url: string | URL, options: ConnectOpt
       path: `${target.pathname}${target.search}`,
       headers: { ...options.headers, ...handshake.headers },
       ...(secure && {
-        servername: target.hostname,
+        // SNI carries host names only (RFC 6066 §3): an IP address gets none.
+        ...(isIP(target.hostname.replace(/^\[|\]$/g, '')) === 0 && { servername: target.hostname }),
         rejectUnauthorized: options.rejectUnauthorized ?? true,
         ...(options.ca !== undefined && { ca: options.ca }),
       }),
