@@ -5,3 +5,11 @@ export { WebSocket, type WebSocketHandlers } from './transport/websocket.js';
 export { connect, type ConnectOptions } from './client/connect.js';
 export { SwitchyardError, ProtocolError, HandshakeError, ConfigError } from './errors.js';
 export { CloseCode, ReadyState } from './protocol/constants.js';
+// The bridges: programs (websocketd), CGI/1.1, TCP (websockify) and a reverse proxy.
+export {
+  processBridge, activeProcessCount, allProcessesExited,
+  type ProcessBridgeOptions, type ProcessFraming,
+} from './bridges/process-bridge.js';
+export { cgiHandler, CGI_DEFAULTS, type CgiOptions } from './bridges/cgi.js';
+export { tcpBridge, parseTcpTarget, type TcpBridgeOptions, type TcpBridgeRoute, type TcpBridgeConnection, type TcpTarget } from './bridges/tcp-bridge.js';
+export { proxyHttpHandler, proxyWebSocketRoute, type ProxyHttpHandler, type ProxyOptions, type ProxyTlsOptions, type ProxyWebSocketData } from './bridges/proxy.js';

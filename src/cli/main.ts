@@ -1,16 +1,18 @@
 #!/usr/bin/env node
-// The switchyard command line: `serve` (files and WebSocket routes on one port) and `demo`. The only module
-// that reads process.argv, prints, or exits; parsing and checking live in src/config/ (pure, unit-tested).
+// The switchyard command line: `serve` (files and WebSocket routes on one port), `exec` (one program on every
+// path, websocketd's way) and `demo`. The only module that reads process.argv, prints, or exits; parsing and
+// checking live in src/config/ (pure, unit-tested).
 // Usage and config errors exit 2 with one line naming the flag or config field.
 import { Server as TlsServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../errors.js';
 import type { Switchyard } from '../server/server.js';
-import { buildServer, type BuildHooks } from '../config/build.js';
-import { parseDemoArgs, parseServeArgs } from '../config/flags.js';
+import { buildServer, releaseBridges, type BuildHooks } from '../config/build.js';
+import { parseDemoArgs, parseExecArgs, parseServeArgs } from '../config/flags.js';
 import { renderUsage } from '../config/help.js';
-import { loadServeConfig } from '../config/load.js';
-import { formatConfig } from '../config/merge.js';
+import { loadResources, loadServeConfig, type LoadedServeConfig } from '../config/load.js';
+import { formatConfig, mergeConfig } from '../config/merge.js';
+import { allProcessesExited } from '../bridges/process-bridge.js';
 import { createDemoServer } from './demo.js';
 
 class UsageError extends Error {}
@@ -18,6 +20,9 @@ class RuntimeFailure extends Error {}
 
 const hooks: BuildHooks = {
   writeAccessLogLine(line) { process.stdout.write(`${line}\n`); },
+  // Bridge lines (programs' stderr, failed CGI runs, refused targets) go to stderr: stdout keeps the listening
+  // line and the access log.
+  log(line) { process.stderr.write(`switchyard: ${line}\n`); },
 };
 
 function formatUrl(address: AddressInfo, secure: boolean): string {
@@ -37,7 +42,19 @@ async function listenOrExplain(app: Switchyard, port: number, host: string): Pro
   }
 }
 
-function stopOnSignals(app: Switchyard): void {
+/** Resolves after `ms`, or when `promise` settles, whichever is first; true if it settled. */
+function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  return Promise.race([promise.then(() => true, () => true), timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * On SIGINT/SIGTERM: close the server (WebSockets get 1001, bridged programs stdin EOF, then their signals),
+ * then wait for the programs to exit, for at most `shutdownTimeoutMs` more; exit 0. Any left are killed by
+ * the process bridge's exit hook.
+ */
+function stopOnSignals(app: Switchyard, shutdownTimeoutMs: number): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -45,7 +62,13 @@ function stopOnSignals(app: Switchyard): void {
       process.exit(1);
     }
     stopping = true;
-    app.close().then(() => process.exit(0), () => process.exit(1));
+    app.close().then(async () => {
+      releaseBridges(app);
+      if (!await within(allProcessesExited(), shutdownTimeoutMs)) {
+        process.stderr.write(`switchyard: bridged programs still running after ${shutdownTimeoutMs} ms; killing them\n`);
+      }
+      process.exit(0);
+    }, () => process.exit(1));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
@@ -66,15 +89,32 @@ async function serve(args: string[]): Promise<void> {
   if (invocation.printConfig) {
     // Built but not started, so that everything the server itself checks is checked too.
     await app.close();
+    releaseBridges(app);
     process.stdout.write(formatConfig(loaded.config));
     return;
   }
+  await start(app, loaded);
+}
+
+async function start(app: Switchyard, loaded: LoadedServeConfig): Promise<void> {
   const secure = loaded.config.tls !== undefined;
   // Never print https:// for a server that would answer in plain text.
   if (secure && !(app.httpServer instanceof TlsServer)) throw new RuntimeFailure('this server build does not support the tls option yet');
   const address = await listenOrExplain(app, loaded.config.port, loaded.config.host);
-  stopOnSignals(app);
+  stopOnSignals(app, loaded.config.shutdownTimeoutMs);
   process.stdout.write(`switchyard listening on ${formatUrl(address, secure)}\n`);
+}
+
+/** `switchyard exec [options] -- PROGRAM ARGS...`: one exec route on every path (websocketd's command line). */
+async function exec(args: string[]): Promise<void> {
+  const invocation = parseExecArgs(args, process.cwd());
+  if (invocation.help) {
+    process.stdout.write(renderUsage());
+    return;
+  }
+  const effective = mergeConfig(undefined, invocation.flags);
+  const loaded: LoadedServeConfig = { ...effective, resources: await loadResources(effective) };
+  await start(buildServer(loaded, loaded.resources, hooks), loaded);
 }
 
 async function demo(args: string[]): Promise<void> {
@@ -86,7 +126,7 @@ async function demo(args: string[]): Promise<void> {
   // The dashboard lives in demo.ts; it logs as `serve` does by default (text access log on stdout).
   const app = createDemoServer({ accessLog: { format: 'text', write: (line) => hooks.writeAccessLogLine(line) } });
   const address = await listenOrExplain(app, invocation.port, invocation.host);
-  stopOnSignals(app);
+  stopOnSignals(app, 10_000);
   const url = formatUrl(address, false);
   process.stdout.write(`switchyard listening on ${url}\nswitchyard demo: open ${url.replace('127.0.0.1', 'localhost')}/ in a browser\n`);
 }
@@ -95,6 +135,7 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve': return serve(rest);
+    case 'exec': return exec(rest);
     case 'demo': return demo(rest);
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(renderUsage());
@@ -106,7 +147,7 @@ async function main(argv: string[]): Promise<void> {
 
 /** A flag or argument error (the pointer to --help helps); otherwise the field is a path in the config file. */
 function isCommandLineField(field: string): boolean {
-  return field.startsWith('-') || field === 'ROOT' || field === 'demo';
+  return field.startsWith('-') || field === 'ROOT' || field === 'demo' || field === 'exec' || field === 'PROGRAM';
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -3,13 +3,15 @@
 import { ConfigError } from '../errors.js';
 import { closestName } from './suggest.js';
 import { CONFIG_SCHEMA, routesSchema, type FlagSpec, type LeafSchema, type LeafType, type ObjectSchema, type RouteKind } from './schema.js';
-import { checkLeaf, checkListItem, describeValue, type ConfigLayer, type RouteLayer } from './validate.js';
+import { checkLeaf, checkListItem, checkRouteKind, describeValue, type ConfigLayer, type RouteLayer } from './validate.js';
 
 /** What a flag does once read. */
 type FlagTarget =
   | { readonly to: 'config'; readonly path: readonly string[]; readonly leaf: LeafSchema }
   | { readonly to: 'route-default'; readonly key: 'protocols' | 'allowedOrigins'; readonly leaf: LeafSchema }
   | { readonly to: 'route'; readonly kind: RouteKind }
+  /** A key of a kind (`--exec-framing`) for every route that kind's flag adds. */
+  | { readonly to: 'kind-default'; readonly kind: RouteKind; readonly key: string; readonly leaf: LeafSchema }
   | { readonly to: 'meta'; readonly key: 'config' | 'printConfig' | 'help' };
 
 export interface FlagDefinition {
@@ -42,7 +44,12 @@ export function serveFlagDefinitions(): FlagDefinition[] {
   walk(CONFIG_SCHEMA, []);
   const routes = routesSchema();
   for (const [kind, spec] of Object.entries(routes.kinds)) {
-    if (spec.flag !== undefined) definitions.push({ spec: spec.flag, doc: `WebSocket route: ${spec.doc}`, target: { to: 'route', kind: kind as RouteKind } });
+    if (spec.flag !== undefined) definitions.push({ spec: spec.flag, doc: `${spec.serves} route: ${spec.doc}`, target: { to: 'route', kind: kind as RouteKind } });
+    for (const [key, leafSchema] of Object.entries(spec.fields)) {
+      if (leafSchema.flag !== undefined) {
+        definitions.push({ spec: leafSchema.flag, doc: leafSchema.doc, target: { to: 'kind-default', kind: kind as RouteKind, key, leaf: leafSchema }, configKey: `routes[kind=${kind}].${key}` });
+      }
+    }
   }
   for (const key of ['protocols', 'allowedOrigins'] as const) {
     const leafSchema = routes.common[key]!;
@@ -67,7 +74,7 @@ interface RawFlag {
 const SHORT_FLAGS: Readonly<Record<string, string>> = { h: 'help' };
 
 /** Splits arguments into flags (checked against `definitions`) and positionals. */
-function tokenize(args: readonly string[], definitions: readonly FlagDefinition[]): { flags: RawFlag[]; positionals: string[] } {
+function tokenize(args: readonly string[], definitions: readonly FlagDefinition[], stopAtPositional = false): { flags: RawFlag[]; positionals: string[] } {
   const byName = new Map(definitions.map((definition) => [definition.spec.name, definition]));
   const flags: RawFlag[] = [];
   const positionals: string[] = [];
@@ -78,6 +85,11 @@ function tokenize(args: readonly string[], definitions: readonly FlagDefinition[
       break;
     }
     if (!arg.startsWith('-') || arg === '-') {
+      // `exec PROGRAM -n`: everything from the program on is its command line.
+      if (stopAtPositional) {
+        positionals.push(...args.slice(i));
+        break;
+      }
       positionals.push(arg);
       continue;
     }
@@ -96,7 +108,7 @@ function tokenize(args: readonly string[], definitions: readonly FlagDefinition[
     if (definition === undefined) throw new ConfigError(written, `unknown flag${suggestFlag(name, byName)}`);
     if (definition.spec.arg === undefined) {
       if (inline === undefined) flags.push({ definition, name: written, value: true });
-      else if (definition.target.to === 'config' && (inline === 'true' || inline === 'false')) flags.push({ definition, name: written, value: inline });
+      else if ((definition.target.to === 'config' || definition.target.to === 'kind-default') && (inline === 'true' || inline === 'false')) flags.push({ definition, name: written, value: inline });
       else throw new ConfigError(written, `takes no value (got ${describeValue(inline)})`);
       continue;
     }
@@ -124,6 +136,74 @@ function flagValue(type: LeafType, value: string | true): unknown {
   if (type.type === 'integer' && /^-?\d+$/.test(value)) return Number(value);
   if (type.type === 'boolean') return value === 'true' ? true : value === 'false' ? false : value;
   return value;
+}
+
+// ---- route flags ----
+
+const SHELL_OPERATORS = new Set(['|', '&', ';', '<', '>', '(', ')', '$', '`']);
+
+/**
+ * Splits COMMAND as a shell splits simple words: on unquoted spaces and tabs; '...' keeps everything literally,
+ * "..." keeps spaces and takes \" \\ \$ \` escapes, a backslash outside quotes escapes the next character.
+ * No variables, globs, pipes or redirections: an unquoted | & ; < > ( ) $ or ` is refused (the program is not
+ * run by a shell; write `sh -c '...'` for that). Throws ConfigError naming `flag`.
+ */
+export function splitCommandLine(text: string, flag: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]!;
+    if (char === ' ' || char === '\t' || char === '\n') {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else if (char === "'") {
+      const end = text.indexOf("'", i + 1);
+      if (end === -1) throw new ConfigError(flag, `unmatched ' in the command (got ${describeValue(text)})`);
+      word = (word ?? '') + text.slice(i + 1, end);
+      i = end;
+    } else if (char === '"') {
+      word ??= '';
+      let j = i + 1;
+      for (; j < text.length && text[j] !== '"'; j++) {
+        if (text[j] === '\\' && j + 1 < text.length && '"\\$`'.includes(text[j + 1]!)) j++;
+        word += text[j];
+      }
+      if (j >= text.length) throw new ConfigError(flag, `unmatched " in the command (got ${describeValue(text)})`);
+      i = j;
+    } else if (char === '\\') {
+      if (i + 1 >= text.length) throw new ConfigError(flag, `a command cannot end with a backslash (got ${describeValue(text)})`);
+      word = (word ?? '') + text[i + 1]!;
+      i++;
+    } else if (SHELL_OPERATORS.has(char)) {
+      throw new ConfigError(flag, `the command is not run by a shell, so an unquoted ${char} has no meaning here: quote it, or run a shell (sh -c '...') (got ${describeValue(text)})`);
+    } else {
+      word = (word ?? '') + char;
+    }
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
+/** A route from `--echo PATH` or, for a kind with a flagValue, `--exec PATH=COMMAND` and the like. */
+function routeFromFlag(kind: RouteKind, spec: FlagSpec, name: string, value: string | true, context: { baseDir: string }): RouteLayer {
+  const kindSchema = routesSchema().kinds[kind];
+  if (kindSchema.flagValue === undefined || value === true) {
+    const routePath = checkLeaf({ type: 'string', format: 'route-path' }, value, name, context) as string;
+    return { kind, path: routePath } as RouteLayer;
+  }
+  const equals = value.indexOf('=');
+  if (equals === -1) throw new ConfigError(name, `expected ${spec.arg ?? 'PATH=VALUE'} (got ${describeValue(value)})`);
+  const routePath = checkLeaf({ type: 'string', format: 'route-path' }, value.slice(0, equals), name, context) as string;
+  const rest = value.slice(equals + 1);
+  const key = kindSchema.flagValue;
+  const leafSchema = kindSchema.fields[key]!;
+  const what = spec.arg?.split('=')[1] ?? key;
+  if (rest === '') throw new ConfigError(name, `${what} missing after "=" (expected ${spec.arg ?? 'PATH=VALUE'}; got ${describeValue(value)})`);
+  const raw = leafSchema.value.type === 'command' ? splitCommandLine(rest, name) : rest;
+  if (Array.isArray(raw) && raw.length === 0) throw new ConfigError(name, `${what} missing after "=" (expected ${spec.arg ?? 'PATH=VALUE'}; got ${describeValue(value)})`);
+  const route = { kind, path: routePath, [key]: checkLeaf(leafSchema.value, raw, name, context) } as RouteLayer;
+  checkRouteKind(kind, route, name, name);
+  return route;
 }
 
 // ---- serve ----
@@ -173,6 +253,7 @@ export function parseServeArgs(args: readonly string[], cwd: string): ServeInvoc
   const sources: Record<string, string> = {};
   const routes: FlagRoute[] = [];
   const routeDefaults: { protocols?: string[]; allowedOrigins?: string[] } = {};
+  const kindDefaults: Partial<Record<RouteKind, Record<string, unknown>>> = {};
   let printConfig = false;
   let configFile: string | undefined;
 
@@ -196,13 +277,29 @@ export function parseServeArgs(args: readonly string[], cwd: string): ServeInvoc
         break;
       }
       case 'route': {
-        const routePath = checkLeaf({ type: 'string', format: 'route-path' }, value, name, context) as string;
-        const earlier = routes.find((route) => route.route.path === routePath);
-        if (earlier !== undefined) throw new ConfigError(name, `route path ${describeValue(routePath)} is given more than once (also ${earlier.flag})`);
-        routes.push({ route: { kind: target.kind, path: routePath } as RouteLayer, flag: name });
+        const route = routeFromFlag(target.kind, definition.spec, name, value, context);
+        const earlier = routes.find((other) => other.route.path === route.path);
+        if (earlier !== undefined) throw new ConfigError(name, `route path ${describeValue(route.path)} is given more than once (also ${earlier.flag})`);
+        routes.push({ route, flag: name });
         break;
       }
+      case 'kind-default':
+        (kindDefaults[target.kind] ??= {})[target.key] = checkLeaf(target.leaf.value, flagValue(target.leaf.value, value), name, context);
+        break;
     }
+  }
+  // --exec-framing and the like apply to every route their kind's flag added, wherever they stand.
+  for (const [kind, defaults] of Object.entries(kindDefaults)) {
+    if (routes.some(({ route }) => route.kind === kind)) continue;
+    const kindFlag = routesSchema().kinds[kind as RouteKind].flag?.name ?? kind;
+    const first = flags.find(({ definition }) => definition.target.to === 'kind-default' && definition.target.kind === kind)!;
+    throw new ConfigError(first.name, `applies to the routes --${kindFlag} adds, and there is none (a config file's ${kind} routes set ${Object.keys(defaults).join(', ')} themselves)`);
+  }
+  for (const { route, flag } of routes) {
+    const defaults = kindDefaults[route.kind];
+    if (defaults === undefined) continue;
+    Object.assign(route, defaults);
+    checkRouteKind(route.kind, route, flag, flag);
   }
   // TLS needs both files; a lone one would silently serve plain http.
   const tls = layer['tls'] as { certFile?: string; keyFile?: string } | undefined;
@@ -218,6 +315,61 @@ export function parseServeArgs(args: readonly string[], cwd: string): ServeInvoc
     help: false, printConfig, ...(configFile !== undefined && { configFile }),
     flags: { layer: layer as ConfigLayer, routes, routeDefaults, sources },
   };
+}
+
+// ---- exec ----
+
+export interface ExecInvocation {
+  readonly help: boolean;
+  /** Port, host and the one exec route, as a flag layer for mergeConfig(). */
+  readonly flags: FlagLayer;
+}
+
+/** `switchyard exec`'s own flags: --port, --host, --framing, --line-buffered, --shared, --path, --help. */
+export function execFlagDefinitions(): FlagDefinition[] {
+  const serve = serveFlagDefinitions();
+  const byName = (name: string): FlagDefinition => serve.find((definition) => definition.spec.name === name)!;
+  const renamed = (name: string, as: string): FlagDefinition => {
+    const definition = byName(name);
+    const { note: _note, ...spec } = definition.spec;
+    return { ...definition, spec: { ...spec, name: as } };
+  };
+  return [
+    byName('port'), byName('host'), renamed('exec-framing', 'framing'), renamed('exec-line-buffered', 'line-buffered'), renamed('exec-shared', 'shared'),
+    { spec: { name: 'path', arg: 'PATTERN' }, doc: 'serve the program at this route pattern only (default: every path, /*)', target: { to: 'meta', key: 'config' } },
+    byName('help'),
+  ];
+}
+
+/**
+ * Reads `exec`'s arguments: `[--port N] [--host H] [--framing F] [--line-buffered] [--shared] [--path P] [--] PROGRAM ARGS...`.
+ * Flags end at PROGRAM (or `--`): what follows is the program's own command line, given to it unchanged.
+ */
+export function parseExecArgs(args: readonly string[], cwd: string): ExecInvocation {
+  const { flags, positionals } = tokenize(args, execFlagDefinitions(), true);
+  const empty: FlagLayer = { layer: {}, routes: [], routeDefaults: {}, sources: {} };
+  if (flags.some(({ definition }) => definition.spec.name === 'help')) return { help: true, flags: empty };
+  const context = { baseDir: cwd };
+  const layer: Record<string, unknown> = {};
+  const sources: Record<string, string> = {};
+  let routePath = '/*';
+  const route: Record<string, unknown> = { kind: 'exec' };
+  for (const { definition, name, value } of flags) {
+    const target = definition.target;
+    if (target.to === 'config') {
+      setPath(layer, target.path, checkLeaf(target.leaf.value, flagValue(target.leaf.value, value), name, context));
+      sources[target.path.join('.')] = name;
+    } else if (target.to === 'kind-default') {
+      route[target.key] = checkLeaf(target.leaf.value, flagValue(target.leaf.value, value), name, context);
+    } else if (definition.spec.name === 'path') {
+      routePath = checkLeaf({ type: 'string', format: 'route-path' }, value, name, context) as string;
+    }
+  }
+  if (positionals.length === 0) throw new ConfigError('exec', 'needs a program to run: switchyard exec [options] -- PROGRAM [ARGS...]');
+  route['path'] = routePath;
+  route['command'] = checkLeaf({ type: 'command' }, positionals, 'PROGRAM', context);
+  checkRouteKind('exec', route, 'exec', 'exec');
+  return { help: false, flags: { layer: layer as ConfigLayer, routes: [{ route: route as RouteLayer, flag: 'PROGRAM' }], routeDefaults: {}, sources } };
 }
 
 // ---- demo ----

@@ -25,7 +25,7 @@ function unitAndDefault(leaf: LeafSchema | undefined): string {
 function flagLine(definition: FlagDefinition): string {
   const { spec, doc, target } = definition;
   const name = spec.name === 'help' ? '-h, --help' : `--${spec.name}${spec.arg === undefined ? '' : ` ${spec.arg}`}`;
-  const leaf = target.to === 'config' || target.to === 'route-default' ? target.leaf : undefined;
+  const leaf = target.to === 'config' || target.to === 'route-default' || target.to === 'kind-default' ? target.leaf : undefined;
   const notes = [spec.note, spec.repeatable ? 'repeatable' : undefined].filter((note) => note !== undefined);
   const text = `${doc}${unitAndDefault(leaf)}${notes.length === 0 ? '' : `; ${notes.join('; ')}`}`;
   return `  ${name.padEnd(32)} ${text}`;
@@ -39,7 +39,7 @@ function section(title: string, definitions: readonly FlagDefinition[]): string 
 export function renderUsage(): string {
   const all = serveFlagDefinitions();
   const groupOf = (definition: FlagDefinition): 'server' | 'tls' | 'websocket' | 'routes' => {
-    if (definition.target.to === 'route' || definition.target.to === 'route-default') return 'routes';
+    if (definition.target.to === 'route' || definition.target.to === 'route-default' || definition.target.to === 'kind-default') return 'routes';
     if (definition.configKey?.startsWith('websocket.')) return 'websocket';
     if (definition.configKey?.startsWith('tls.')) return 'tls';
     return 'server';
@@ -48,6 +48,11 @@ export function renderUsage(): string {
   return [
     'Usage:',
     '  switchyard serve [ROOT] [options]       serve files from ROOT and WebSocket routes on one port',
+    '  switchyard exec [options] [--] PROGRAM [ARGS...]',
+    '                                          serve PROGRAM over WebSockets on every path, as websocketd does:',
+    '                                          each connection runs it, messages to its stdin, its stdout lines',
+    '                                          back (options: --port N, --host H, --framing F, --line-buffered,',
+    '                                          --shared, --path PATTERN; see the --exec-* flags below)',
     '  switchyard demo [--port N] [--host H]   the built-in demo (chat, echo, live readings)',
     '',
     'Options for serve. Precedence: defaults < --config file < flags. Every key of the config file is in',
@@ -56,7 +61,7 @@ export function renderUsage(): string {
     section('Server:', pick('server')),
     section('TLS (give both or neither; then https:// and wss://):', pick('tls')),
     section('WebSocket policy (server-wide; a route in the config file may set its own):', pick('websocket')),
-    section('Routes:', pick('routes')),
+    section('Routes (PATH=VALUE flags split at the first "="; --exec runs COMMAND without a shell: words split on spaces, \'...\' and "..." quote, no | ; > $):', pick('routes')),
   ].join('\n');
 }
 
@@ -68,8 +73,13 @@ function typeText(leaf: LeafSchema): string {
     case 'integer': return type.max === undefined ? `integer >= ${type.min}` : `integer ${type.min}-${type.max}`;
     case 'boolean': return 'boolean';
     case 'enum': return type.values.map((value) => `\`${value}\``).join(' \\| ');
-    case 'string': return { path: 'path', 'url-path': 'URL path', 'route-path': 'route pattern', host: 'host', 'file-name': 'file name', 'header-value': 'string' }[type.format];
-    case 'list': return type.of === 'token' ? 'list of tokens' : 'list of origins';
+    case 'string': return {
+      path: 'path', 'url-path': 'URL path', 'route-path': 'route pattern', host: 'host', 'file-name': 'file name', 'header-value': 'string',
+      'tcp-target': 'TCP target', 'http-url': 'http(s) URL',
+    }[type.format];
+    case 'list': return { token: 'list of tokens', origin: 'list of origins', 'env-name': 'list of variable names', 'tcp-target': 'list of TCP targets' }[type.of];
+    case 'command': return 'command';
+    case 'env': return 'object of strings';
   }
 }
 
@@ -88,6 +98,9 @@ export function renderConfigReference(): string {
     if (definition.configKey !== undefined) flags.set(definition.configKey, `\`--${definition.spec.name}\``);
   }
   flags.set('root', '`ROOT`');
+  for (const [kind, spec] of Object.entries(routesSchema().kinds)) {
+    if (spec.flag !== undefined && spec.flagValue !== undefined) flags.set(`routes[kind=${kind}].${spec.flagValue}`, `\`--${spec.flag.name} ${spec.flag.arg ?? ''}\``);
+  }
   const header = '| key | flag | type | unit | default | meaning |\n| --- | --- | --- | --- | --- | --- |\n';
   const row = (key: string, leaf: LeafSchema): string => {
     const unit = leaf.value.type === 'integer' ? leaf.value.unit ?? '' : '';
@@ -103,10 +116,25 @@ export function renderConfigReference(): string {
     'where they override `websocket` for that route only.\n\n',
     header, ...routes.filter(({ path }) => !Object.hasOwn(routesSchema().policy, path.slice('routes[].'.length))).map(({ path, leaf }) => row(path, leaf)),
     '\n### Route kinds (`routes[].kind`)\n\n',
-    '| kind | flag | what it does | keys of its own |\n| --- | --- | --- | --- |\n',
+    '| kind | flag | serves | what it does | keys of its own |\n| --- | --- | --- | --- | --- |\n',
     ...Object.entries(routesSchema().kinds).map(([kind, spec]) => {
       const own = Object.keys(spec.fields).map((key) => `\`${key}\``).join(', ');
-      return `| \`${kind}\` | ${spec.flag === undefined ? '' : `\`--${spec.flag.name} ${spec.flag.arg ?? ''}\``} | ${spec.doc} | ${own === '' ? 'none' : own} |\n`;
+      return `| \`${kind}\` | ${spec.flag === undefined ? '' : `\`--${spec.flag.name} ${spec.flag.arg ?? ''}\``} | ${spec.serves} | ${spec.doc} | ${own === '' ? 'none' : own} |\n`;
+    }),
+    ...Object.entries(routesSchema().kinds).filter(([, spec]) => Object.keys(spec.fields).length > 0).map(([kind, spec]) => {
+      const notes = [
+        spec.required === undefined ? undefined : `required: ${spec.required.map((key) => `\`${key}\``).join(', ')}`,
+        kind === 'tcp' ? 'required: exactly one of `target` and `tokenFile`' : undefined,
+        spec.prefix === true ? '`path` is a prefix (no `:name` or `*`): the route serves it and everything under it' : undefined,
+        spec.without === 'all' ? 'no WebSocket keys (`protocols`, `allowedOrigins`, `maxConnections`, policy keys): it serves plain HTTP'
+          : spec.without === undefined ? undefined : `no ${spec.without.map((key) => `\`${key}\``).join(', ')}`,
+      ].filter((note) => note !== undefined);
+      return [
+        `\n#### \`${kind}\` routes\n\n`,
+        notes.length === 0 ? '' : `${notes.join('; ')}.\n\n`,
+        header,
+        ...Object.entries(spec.fields).map(([key, leaf]) => row(`routes[kind=${kind}].${key}`, leaf).replace(`\`routes[kind=${kind}].${key}\``, `\`${key}\``)),
+      ].join('');
     }),
   ].join('');
 }

@@ -1,6 +1,6 @@
 // Reading what the configuration points at: the config file itself, the ROOT directory and the TLS files.
 // parseConfigText is pure; the rest touch the file system and throw ConfigError naming the field or flag.
-import { promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { ConfigError } from '../errors.js';
@@ -8,6 +8,8 @@ import { parseJson } from './json.js';
 import { mergeConfig, type EffectiveConfig } from './merge.js';
 import { validateConfig, type ConfigLayer } from './validate.js';
 import type { ServeInvocation } from './flags.js';
+import type { ExecRouteConfig, SwitchyardConfig } from './schema.js';
+import { DEFAULT_CHILD_PATH } from '../bridges/cgi-env.js';
 
 /** Parses and checks a config file's text; relative paths in it resolve against `baseDir` (the file's directory). */
 export function parseConfigText(text: string, baseDir: string): ConfigLayer {
@@ -48,6 +50,7 @@ export interface ConfigResources {
  * Errors name the flag or the config path that gave the value.
  */
 export async function loadResources({ config, fieldFor }: EffectiveConfig): Promise<ConfigResources> {
+  await checkBridgeFiles(config, fieldFor);
   if (config.root !== undefined) {
     const info = await fsp.stat(config.root).catch(() => undefined);
     if (info === undefined) throw new ConfigError(fieldFor('root'), `${JSON.stringify(config.root)} does not exist`);
@@ -70,6 +73,69 @@ export async function loadResources({ config, fieldFor }: EffectiveConfig): Prom
     throw new ConfigError(keyField, `${JSON.stringify(config.tls.keyFile)} cannot be used with ${JSON.stringify(config.tls.certFile)}: ${(error as Error).message}`, { cause: error });
   }
   return { tls: { cert, key } };
+}
+
+/** An existing directory we may read and enter, or the reason it is not. */
+async function directoryProblem(dir: string): Promise<string | undefined> {
+  const info = await fsp.stat(dir).catch((error: unknown) => error as NodeJS.ErrnoException);
+  if (info instanceof Error) return `cannot read ${JSON.stringify(dir)}: ${reasonOf(info)}`;
+  if (!info.isDirectory()) return `${JSON.stringify(dir)} is not a directory`;
+  try {
+    await fsp.access(dir, fsConstants.R_OK | fsConstants.X_OK);
+  } catch (error) {
+    return `cannot read ${JSON.stringify(dir)}: ${reasonOf(error)}`;
+  }
+  return undefined;
+}
+
+/** The PATH an exec route's programs get (and the one their program is looked up on): env, then passEnv, then the default. */
+export function programSearchPath(route: Pick<ExecRouteConfig, 'env' | 'passEnv'>, environment: NodeJS.ProcessEnv = process.env): string {
+  return route.env?.['PATH'] ?? (route.passEnv.includes('PATH') ? environment['PATH'] : undefined) ?? DEFAULT_CHILD_PATH;
+}
+
+/** The executable file `program` names (a path, or a bare name looked up on `searchPath`), or undefined. */
+export async function findProgram(program: string, searchPath: string, cwd: string = process.cwd()): Promise<string | undefined> {
+  const candidates = program.includes('/')
+    ? [path.resolve(cwd, program)]
+    : searchPath.split(':').filter((dir) => dir !== '').map((dir) => path.join(path.resolve(cwd, dir), program));
+  for (const candidate of candidates) {
+    try {
+      await fsp.access(candidate, fsConstants.X_OK);
+      if ((await fsp.stat(candidate)).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * What the bridge routes name must be there when the server starts: an exec route's program (found on the PATH
+ * its programs get) and cwd, a cgi route's directory, a tcp route's token file.
+ */
+async function checkBridgeFiles(config: SwitchyardConfig, fieldFor: (configPath: string) => string): Promise<void> {
+  for (const [index, route] of config.routes.entries()) {
+    const at = (key: string): string => fieldFor(`routes[${index}].${key}`);
+    if (route.kind === 'exec') {
+      if (route.cwd !== undefined) {
+        const problem = await directoryProblem(route.cwd);
+        if (problem !== undefined) throw new ConfigError(at('cwd'), problem);
+      }
+      const program = route.command[0]!;
+      const searchPath = programSearchPath(route);
+      if (await findProgram(program, searchPath, route.cwd) === undefined) {
+        throw new ConfigError(at('command'), program.includes('/')
+          ? `cannot run ${JSON.stringify(program)}: no such executable file`
+          : `cannot find program ${JSON.stringify(program)} on the PATH its programs get (${searchPath}); give its full path, or pass PATH through with passEnv`);
+      }
+    } else if (route.kind === 'cgi') {
+      const problem = await directoryProblem(route.directory);
+      if (problem !== undefined) throw new ConfigError(at('directory'), problem);
+    } else if (route.kind === 'tcp' && route.tokenFile !== undefined) {
+      const info = await fsp.stat(route.tokenFile).catch((error: unknown) => error as NodeJS.ErrnoException);
+      if (info instanceof Error) throw new ConfigError(at('tokenFile'), `cannot read ${JSON.stringify(route.tokenFile)}: ${reasonOf(info)}`);
+    }
+  }
 }
 
 export interface LoadedServeConfig extends EffectiveConfig {

@@ -1,7 +1,7 @@
 // Merges the layers into the effective configuration: defaults < config file < flags. Pure. Also prints it
 // (--print-config), in a shape that is itself a valid config file.
 import { ConfigError } from '../errors.js';
-import { CONFIG_SCHEMA, defaultConfig, routeFields, type ObjectSchema, type RouteConfig, type SwitchyardConfig } from './schema.js';
+import { CONFIG_SCHEMA, defaultConfig, routeFields, routesSchema, type ObjectSchema, type RouteConfig, type SwitchyardConfig } from './schema.js';
 import { describeValue, type ConfigLayer, type RouteLayer } from './validate.js';
 import type { FlagLayer } from './flags.js';
 
@@ -43,7 +43,11 @@ function inSchemaOrder(schema: ObjectSchema, value: Record<string, unknown>): Re
 
 /** A route with the route-level defaults filled in, its keys in schema order. */
 function completeRoute(route: RouteLayer, defaults: FlagLayer['routeDefaults']): RouteConfig {
+  const kindDefaults = Object.entries(routesSchema().kinds[route.kind].fields)
+    .filter(([, leaf]) => leaf.default !== undefined)
+    .map(([key, leaf]) => [key, Array.isArray(leaf.default) ? [...leaf.default] : leaf.default]);
   const filled: Record<string, unknown> = {
+    ...Object.fromEntries(kindDefaults),
     ...route,
     protocols: [...(route.protocols ?? defaults.protocols ?? [])],
     maxConnections: route.maxConnections ?? 0,

@@ -3,6 +3,8 @@
 // The WebSocket policy part is generated from POLICY_FIELDS / DEFAULT_POLICY, not restated here.
 import { DEFAULT_POLICY, POLICY_FIELDS, type WebSocketPolicy, type WebSocketPolicyOptions } from '../transport/policy.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../server/options.js';
+import { DEFAULT_KILL_GRACE_MS, DEFAULT_MAX_LINE_BYTES } from '../bridges/process-bridge.js';
+import { CGI_DEFAULTS } from '../bridges/cgi.js';
 
 // ---- the effective configuration (what --print-config prints; a valid config file itself) ----
 
@@ -33,8 +35,58 @@ interface RouteConfigBase extends WebSocketPolicyOptions {
 
 export interface EchoRouteConfig extends RouteConfigBase { kind: 'echo' }
 export interface BroadcastRouteConfig extends RouteConfigBase { kind: 'broadcast' }
+
+/** The process bridge's framings (src/bridges/process-framing.ts). */
+export const EXEC_FRAMINGS = ['line', 'binary', 'length-prefixed', 'json'] as const;
+export type ExecFraming = (typeof EXEC_FRAMINGS)[number];
+
+/** `exec`: every connection talks to its own program (or, with `shared`, all to one) over stdin and stdout. */
+export interface ExecRouteConfig extends RouteConfigBase {
+  kind: 'exec';
+  /** argv; a relative program path (one with a "/") is absolute once loaded. */
+  command: string[];
+  framing: ExecFraming;
+  passEnv: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  maxProcesses: number;
+  killGraceMs: number;
+  lineBuffered: boolean;
+  shared: boolean;
+  tagMessages: boolean;
+  maxLineBytes: number;
+}
+
+/** `tcp`: every connection gets its own TCP or Unix socket connection (websockify). No `protocols`: binary and base64. */
+export interface TcpRouteConfig extends Omit<RouteConfigBase, 'protocols'> {
+  kind: 'tcp';
+  /** "host:port", "[v6]:port" or "unix:/absolute/path". Exactly one of target and tokenFile. */
+  target?: string;
+  tokenFile?: string;
+  allow?: string[];
+  connectTimeoutMs: number;
+}
+
+/** `proxy`: HTTP and WebSocket requests under `path` (a prefix) go to `target`. No `protocols`: the backend's are used. */
+export interface ProxyRouteConfig extends Omit<RouteConfigBase, 'protocols'> {
+  kind: 'proxy';
+  target: string;
+}
+
+/** `cgi`: plain HTTP requests under `path` (a prefix) run CGI/1.1 scripts from `directory`. No WebSocket keys. */
+export interface CgiRouteConfig {
+  kind: 'cgi';
+  path: string;
+  directory: string;
+  timeoutMs: number;
+  passEnv: string[];
+  env?: Record<string, string>;
+  maxHeaderBytes: number;
+  maxBodyBytes: number;
+}
+
 /** Discriminated by `kind`; a new kind adds a member here and an entry in ROUTE_KINDS (and a builder). */
-export type RouteConfig = EchoRouteConfig | BroadcastRouteConfig;
+export type RouteConfig = EchoRouteConfig | BroadcastRouteConfig | ExecRouteConfig | TcpRouteConfig | ProxyRouteConfig | CgiRouteConfig;
 export type RouteKind = RouteConfig['kind'];
 
 export interface SwitchyardConfig {
@@ -56,15 +108,19 @@ export interface SwitchyardConfig {
 // ---- the schema tree ----
 
 /** How a string is checked (and, for `path`, resolved against the config file's or the working directory). */
-export type StringFormat = 'path' | 'url-path' | 'route-path' | 'host' | 'file-name' | 'header-value';
-export type ListItemFormat = 'token' | 'origin';
+export type StringFormat = 'path' | 'url-path' | 'route-path' | 'host' | 'file-name' | 'header-value' | 'tcp-target' | 'http-url';
+export type ListItemFormat = 'token' | 'origin' | 'env-name' | 'tcp-target';
 
 export type LeafType =
   | { readonly type: 'integer'; readonly min: number; readonly max?: number; readonly unit?: string }
   | { readonly type: 'boolean' }
   | { readonly type: 'enum'; readonly values: readonly string[] }
   | { readonly type: 'string'; readonly format: StringFormat }
-  | { readonly type: 'list'; readonly of: ListItemFormat };
+  | { readonly type: 'list'; readonly of: ListItemFormat }
+  /** A program and its arguments: an array of strings, or one string split on whitespace (no quoting). */
+  | { readonly type: 'command' }
+  /** Environment variables: an object of names to string values. */
+  | { readonly type: 'env' };
 
 export interface FlagSpec {
   /** Without the dashes: 'max-message-bytes'. */
@@ -98,10 +154,22 @@ export interface ObjectSchema {
 
 export interface RouteKindSchema {
   readonly doc: string;
-  /** Keys only this kind has (a later `exec` kind adds `command`, ...). */
+  /** Keys only this kind has (`exec` has `command`, ...). A key's `flag` sets it for every route this kind's flag adds. */
   readonly fields: Readonly<Record<string, LeafSchema>>;
-  /** `--echo PATH` adds a route of this kind at PATH. */
+  /** `--echo PATH` adds a route of this kind at PATH; with `flagValue`, `--exec PATH=VALUE`. */
   readonly flag?: FlagSpec;
+  /** The key of `fields` that the text after "=" in the flag's value sets (`--exec PATH=COMMAND`: 'command'). */
+  readonly flagValue?: string;
+  /** Keys of `fields` a route of this kind must have. */
+  readonly required?: readonly string[];
+  /** Common and policy keys this kind does not have ('all' for a plain-HTTP kind: no WebSocket keys at all). */
+  readonly without?: readonly string[] | 'all';
+  /** Why `without` (for the message when a route sets one of those keys). */
+  readonly withoutWhy?: string;
+  /** `path` is a mount prefix (no :parameters or *): the kind serves PREFIX and everything under it. */
+  readonly prefix?: boolean;
+  /** What `path` and the kind serve, for the docs: 'WebSocket', 'HTTP', 'HTTP and WebSocket'. */
+  readonly serves: string;
 }
 
 export interface RoutesSchema {
@@ -143,16 +211,90 @@ function policyFields(withDefaultAndFlag: boolean): Record<string, LeafSchema> {
   return Object.fromEntries(POLICY_KEYS.map((key) => [key, policyLeaf(key, withDefaultAndFlag)]));
 }
 
+const passEnvLeaf = (who: string): LeafSchema => leaf({ type: 'list', of: 'env-name' },
+  `names of the server's environment variables ${who} also get (PATH among them replaces the default /usr/local/bin:/usr/bin:/bin)`, { default: [] });
+const envLeaf = (who: string): LeafSchema => leaf({ type: 'env' }, `variables set for ${who}, over everything else ({"NAME": "value"})`);
+
 export const ROUTE_KINDS: Readonly<Record<RouteKind, RouteKindSchema>> = {
   echo: {
     doc: 'every message received is sent back unchanged, with its type',
+    serves: 'WebSocket',
     fields: {},
     flag: { name: 'echo', arg: 'PATH', repeatable: true },
   },
   broadcast: {
     doc: 'every message received is sent to every connection on the same request path, sender included',
+    serves: 'WebSocket',
     fields: {},
     flag: { name: 'broadcast', arg: 'PATH', repeatable: true },
+  },
+  exec: {
+    doc: 'every connection gets its own program (websocketd): messages go to its stdin, its stdout comes back as messages (docs/bridges.md)',
+    serves: 'WebSocket',
+    fields: {
+      command: leaf({ type: 'command' }, 'the program and its arguments: an array, or a string split on whitespace (no quoting, no shell); a relative program path resolves against the config file\'s directory, a bare name is looked up on PATH'),
+      framing: leaf({ type: 'enum', values: EXEC_FRAMINGS }, 'how bytes become messages: line, binary, length-prefixed or json',
+        { default: 'line', flag: { name: 'exec-framing', arg: EXEC_FRAMINGS.join('|'), note: 'for every --exec route' } }),
+      passEnv: passEnvLeaf('programs'),
+      env: envLeaf('the program'),
+      cwd: leaf({ type: 'string', format: 'path' }, 'working directory of the program; none: the server\'s'),
+      maxProcesses: leaf({ type: 'integer', min: 0, unit: 'processes' }, 'programs running at once on this route (503 beyond, before any starts); 0 = no limit', { default: 0 }),
+      killGraceMs: leaf({ type: 'integer', min: 0, unit: 'ms' }, 'after stdin EOF, SIGTERM the program\'s process group after this long, SIGKILL after as long again', { default: DEFAULT_KILL_GRACE_MS }),
+      lineBuffered: leaf({ type: 'boolean' }, 'make programs that buffer their output flush every line (stdbuf -oL, PYTHONUNBUFFERED=1)',
+        { default: false, flag: { name: 'exec-line-buffered', note: 'for every --exec route' } }),
+      shared: leaf({ type: 'boolean' }, 'one program for the whole route, started with the first connection; its output goes to every connection',
+        { default: false, flag: { name: 'exec-shared', note: 'for every --exec route' } }),
+      tagMessages: leaf({ type: 'boolean' }, 'shared mode, line or json framing: write each message to stdin after its connection id and a space', { default: false }),
+      maxLineBytes: leaf({ type: 'integer', min: 1, unit: 'bytes' }, 'line and json framing: a longer output line closes the connection with 1009', { default: DEFAULT_MAX_LINE_BYTES }),
+    },
+    flag: { name: 'exec', arg: 'PATH=COMMAND', repeatable: true },
+    flagValue: 'command',
+    required: ['command'],
+  },
+  tcp: {
+    doc: 'every connection gets its own TCP or Unix socket connection; bytes flow both ways unchanged (websockify; subprotocols binary and base64)',
+    serves: 'WebSocket',
+    fields: {
+      target: leaf({ type: 'string', format: 'tcp-target' }, 'where every connection goes: "host:port", "[::1]:port" or "unix:/path" (a relative socket path resolves against the config file\'s directory); give this or tokenFile'),
+      tokenFile: leaf({ type: 'string', format: 'path' }, 'websockify token file (or directory of them): each connection names its target with ?token=NAME; give this or target'),
+      allow: leaf({ type: 'list', of: 'tcp-target' }, 'targets connections may reach ("host:port", "unix:/path"); others are refused (403); absent: any'),
+      connectTimeoutMs: leaf({ type: 'integer', min: 1, unit: 'ms' }, 'connecting to the target may take this long, then the connection is closed with 1011', { default: 10_000 }),
+    },
+    flag: { name: 'tcp', arg: 'PATH=HOST:PORT', repeatable: true, note: 'or PATH=unix:/SOCKET' },
+    flagValue: 'target',
+    without: ['protocols'],
+    withoutWhy: 'its subprotocols are binary and base64',
+  },
+  proxy: {
+    doc: 'reverse proxy: HTTP requests and WebSocket connections for the path prefix and everything under it go to the backend, the prefix replaced by the URL\'s path',
+    serves: 'HTTP and WebSocket',
+    fields: {
+      target: leaf({ type: 'string', format: 'http-url' }, 'the backend: http(s)://host:port/base; PREFIX/rest?query goes to base/rest?query'),
+    },
+    flag: { name: 'proxy', arg: 'PREFIX=URL', repeatable: true },
+    flagValue: 'target',
+    required: ['target'],
+    without: ['protocols'],
+    withoutWhy: 'the backend chooses among the subprotocols the client offers',
+    prefix: true,
+  },
+  cgi: {
+    doc: 'CGI/1.1: plain HTTP requests under the path prefix run scripts from a directory, one process per request',
+    serves: 'HTTP',
+    fields: {
+      directory: leaf({ type: 'string', format: 'path' }, 'the cgi-bin: every executable regular file in it (or below it) can be run by a request'),
+      timeoutMs: leaf({ type: 'integer', min: 1, unit: 'ms' }, 'how long a script may go without progress: 504 before its headers, a cut response after', { default: CGI_DEFAULTS.timeoutMs }),
+      passEnv: passEnvLeaf('scripts'),
+      env: envLeaf('every script'),
+      maxHeaderBytes: leaf({ type: 'integer', min: 1, unit: 'bytes' }, 'header bytes a script may print before the blank line; more is a 502', { default: CGI_DEFAULTS.maxHeaderBytes }),
+      maxBodyBytes: leaf({ type: 'integer', min: 0, unit: 'bytes' }, 'largest request body; more is refused with 413 before the script starts', { default: CGI_DEFAULTS.maxBodyBytes }),
+    },
+    flag: { name: 'cgi', arg: 'PREFIX=DIR', repeatable: true },
+    flagValue: 'directory',
+    required: ['directory'],
+    without: 'all',
+    withoutWhy: 'it serves plain HTTP, so no WebSocket key applies',
+    prefix: true,
   },
 };
 
@@ -225,7 +367,10 @@ export const CONFIG_SCHEMA: ObjectSchema = {
 /** Keys a route may have, for its kind. */
 export function routeFields(kind: RouteKind): Readonly<Record<string, LeafSchema>> {
   const routes = CONFIG_SCHEMA.fields['routes'] as RoutesSchema;
-  return { ...routes.common, ...routes.policy, ...routes.kinds[kind].fields };
+  const spec = routes.kinds[kind];
+  const shared = Object.entries({ ...routes.common, ...routes.policy }).filter(([key]) =>
+    key === 'path' || key === 'kind' || (spec.without !== 'all' && !(spec.without ?? []).includes(key)));
+  return { ...Object.fromEntries(shared), ...spec.fields };
 }
 
 export function routesSchema(): RoutesSchema {

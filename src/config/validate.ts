@@ -9,10 +9,11 @@ import {
   type RouteKind, type StaticConfig, type StringFormat, type TlsFilesConfig,
 } from './schema.js';
 import type { WebSocketPolicyOptions } from '../transport/policy.js';
+import { describeTarget, parseTcpTarget } from '../bridges/tcp-bridge.js';
 
-/** A route as one layer gives it: `protocols` and `maxConnections` may be left to the defaults. */
+/** A route as one layer gives it: every key but `kind` and `path` may be left to the defaults (or, if required, is checked). */
 export type RouteLayer = {
-  [K in RouteKind]: Omit<Extract<RouteConfig, { kind: K }>, 'protocols' | 'maxConnections'> & { protocols?: string[]; maxConnections?: number }
+  [K in RouteKind]: { kind: K; path: string } & Partial<Omit<Extract<RouteConfig, { kind: K }>, 'kind' | 'path'>> & { protocols?: string[]; maxConnections?: number; allowedOrigins?: string[] }
 }[RouteKind];
 
 /** What one source (the file, or the flags) sets; merged over the defaults by merge.ts. */
@@ -91,12 +92,85 @@ function checkString(format: StringFormat, value: unknown, field: string, contex
     case 'header-value':
       if (!HEADER_VALUE.test(value)) fail(field, `must be a valid HTTP header value (got ${describeValue(value)})`);
       return value;
+    case 'tcp-target':
+      return checkTcpTarget(value, field, context);
+    case 'http-url':
+      return checkHttpUrl(value, field);
   }
 }
 
+/** "host:port", "[v6]:port" or "unix:/path" (a relative socket path resolved), in describeTarget() form. */
+function checkTcpTarget(value: string, field: string, context: CheckContext): string {
+  let target;
+  try {
+    target = parseTcpTarget(value, field);
+  } catch {
+    const port = /:(\d+)$/.exec(value)?.[1];
+    if (!value.startsWith('unix:') && port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
+      fail(field, `port must be from 1 to 65535 (got ${describeValue(value)})`);
+    }
+    fail(field, `must be HOST:PORT, [IPv6]:PORT or unix:/PATH (got ${describeValue(value)})`);
+  }
+  if ('path' in target) return `unix:${path.resolve(context.baseDir, target.path)}`;
+  return describeTarget(target);
+}
+
+/** An http:// or https:// URL with no credentials, query or fragment; returned as given (without a trailing '/' on the path). */
+function checkHttpUrl(value: string, field: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail(field, `must be an http:// or https:// URL (got ${describeValue(value)})`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(field, `must be an http:// or https:// URL (got ${describeValue(value)})`);
+  if (url.username !== '' || url.password !== '') fail(field, `must not carry a user name or password (got ${describeValue(value)})`);
+  if (url.search !== '' || url.hash !== '' || value.includes('?') || value.includes('#')) fail(field, `must not have a query or fragment (got ${describeValue(value)})`);
+  return value;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * A program and its arguments: an array of non-empty strings, or one string split on whitespace (no quoting;
+ * use the array form for an argument with spaces). A program path with a "/" in it that is not absolute resolves
+ * against the base directory; a bare name is left to be looked up on PATH.
+ */
+function checkCommand(value: unknown, field: string, context: CheckContext): string[] {
+  let argv: unknown[];
+  if (typeof value === 'string') argv = value.split(/\s+/).filter((word) => word !== '');
+  else if (Array.isArray(value)) argv = value;
+  else fail(field, `must be an array of strings (the program, then its arguments) or a string (got ${describeValue(value)})`);
+  if (argv.length === 0) fail(field, `must name a program (got ${describeValue(value)})`);
+  argv.forEach((arg, index) => {
+    if (typeof arg !== 'string' || arg.includes('\0') || (index === 0 && arg === '')) {
+      fail(`${field}${typeof value === 'string' || field.startsWith('-') ? '' : `[${index}]`}`, `must be a ${index === 0 ? 'non-empty ' : ''}string without NUL (got ${describeValue(arg)})`);
+    }
+  });
+  const words = argv as string[];
+  const program = words[0]!;
+  return [program.includes('/') ? path.resolve(context.baseDir, program) : program, ...words.slice(1)];
+}
+
+function checkEnv(value: unknown, field: string): Record<string, string> {
+  if (!isPlainObject(value)) fail(field, `must be an object of variable names to strings (got ${describeValue(value)})`);
+  const out: Record<string, string> = {};
+  for (const [name, text] of Object.entries(value)) {
+    if (!ENV_NAME.test(name)) fail(`${field}.${name}`, 'must be an environment variable name (letters, digits and _, not starting with a digit)');
+    if (typeof text !== 'string' || text.includes('\0')) fail(`${field}.${name}`, `must be a string without NUL (got ${describeValue(text)})`);
+    out[name] = text;
+  }
+  return out;
+}
+
 /** Checks one item of a list value (a subprotocol token, an origin). */
-export function checkListItem(format: ListItemFormat, value: unknown, field: string): string {
+export function checkListItem(format: ListItemFormat, value: unknown, field: string, context: CheckContext = { baseDir: '/' }): string {
   if (typeof value !== 'string') fail(field, `must be a string (got ${describeValue(value)})`);
+  if (format === 'env-name') {
+    if (!ENV_NAME.test(value)) fail(field, `must be an environment variable name (letters, digits and _, not starting with a digit; got ${describeValue(value)})`);
+    return value;
+  }
+  if (format === 'tcp-target') return checkTcpTarget(value, field, context);
   if (format === 'token') {
     if (!TOKEN.test(value)) fail(field, `must be a token: letters, digits and !#$%&'*+-.^_\`|~ (got ${describeValue(value)})`);
     return value;
@@ -141,7 +215,11 @@ export function checkLeaf(type: LeafType, value: unknown, field: string, context
       return checkString(type.format, value, field, context);
     case 'list':
       if (!Array.isArray(value)) fail(field, `must be an array of strings (got ${describeValue(value)})`);
-      return value.map((item: unknown, index) => checkListItem(type.of, item, `${field}[${index}]`));
+      return value.map((item: unknown, index) => checkListItem(type.of, item, `${field}[${index}]`, context));
+    case 'command':
+      return checkCommand(value, field, context);
+    case 'env':
+      return checkEnv(value, field);
   }
 }
 
@@ -186,11 +264,43 @@ export function checkRoute(value: unknown, field: string, context: CheckContext)
   const given: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(value)) {
     const leafSchema: LeafSchema | undefined = Object.hasOwn(fields, key) ? fields[key] : undefined;
-    if (leafSchema === undefined) unknownKey(`${field}.${key}`, key, known);
+    if (leafSchema === undefined) {
+      const spec = routesSchema().kinds[kind as RouteKind];
+      if (spec.without !== undefined && Object.hasOwn({ ...routesSchema().common, ...routesSchema().policy }, key)) {
+        fail(`${field}.${key}`, `not a key of a ${kind} route (${spec.withoutWhy ?? 'it does not apply'})`);
+      }
+      unknownKey(`${field}.${key}`, key, known);
+    }
     given[key] = checkLeaf(leafSchema.value, child, `${field}.${key}`, context);
   }
   if (given['path'] === undefined) fail(`${field}.path`, 'required');
+  checkRouteKind(kind as RouteKind, given, field);
   return Object.fromEntries(known.filter((key) => given[key] !== undefined).map((key) => [key, given[key]])) as RouteLayer;
+}
+
+/**
+ * The rules of one kind that span keys: required keys, a prefix path, tcp's target-or-tokenFile, and exec's
+ * tagMessages. `field` is 'routes[2]' (or, for a route from a flag, the flag itself, which has given the path
+ * and the flag's value).
+ */
+export function checkRouteKind(kind: RouteKind, route: Readonly<Record<string, unknown>>, field: string, flag?: string): void {
+  const spec = routesSchema().kinds[kind];
+  const at = (key: string): string => flag ?? `${field}.${key}`;
+  for (const key of spec.required ?? []) {
+    if (route[key] === undefined) fail(at(key), `required for a route of kind "${kind}"`);
+  }
+  const routePath = route['path'];
+  if (spec.prefix === true && typeof routePath === 'string' && /(^|\/)[:*]/.test(routePath)) {
+    fail(at('path'), `a ${kind} route's path is a prefix: no :parameters or * (it serves the path and everything under it; got ${describeValue(routePath)})`);
+  }
+  if (kind === 'tcp' && (route['target'] === undefined) === (route['tokenFile'] === undefined)) {
+    fail(route['target'] === undefined ? at('target') : at('tokenFile'), 'give exactly one of target and tokenFile');
+  }
+  if (kind === 'exec' && route['tagMessages'] === true) {
+    if (route['shared'] !== true) fail(at('tagMessages'), 'applies to shared mode only (set shared: true)');
+    const framing = route['framing'] ?? 'line';
+    if (framing !== 'line' && framing !== 'json') fail(at('tagMessages'), `needs line or json framing (got ${describeValue(framing)})`);
+  }
 }
 
 function checkRoutes(value: unknown, field: string, context: CheckContext): RouteLayer[] {

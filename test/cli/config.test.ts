@@ -146,7 +146,7 @@ describe('switchyard serve --config: errors exit 2 with one line naming the fiel
   });
 
   it('an unknown route kind and a duplicate route path', async (t) => {
-    await assertConfigError(t, { routes: [{ path: '/a', kind: 'ecko' }] }, 'routes[0].kind: unknown route kind "ecko" (did you mean "echo"?); known kinds: echo, broadcast');
+    await assertConfigError(t, { routes: [{ path: '/a', kind: 'ecko' }] }, 'routes[0].kind: unknown route kind "ecko" (did you mean "echo"?); known kinds: echo, broadcast, exec, tcp, proxy, cgi');
     await assertConfigError(t, { routes: [{ path: '/a', kind: 'echo' }, { path: '/a', kind: 'broadcast' }] }, 'routes[1].path: duplicate route path "/a" (also routes[0].path)');
   });
 

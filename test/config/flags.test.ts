@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { ConfigError } from '../../src/errors.js';
-import { parseDemoArgs, parseServeArgs, serveFlagDefinitions } from '../../src/config/flags.js';
+import { parseDemoArgs, parseExecArgs, parseServeArgs, serveFlagDefinitions } from '../../src/config/flags.js';
 import { kebabCase } from '../../src/config/schema.js';
 import { POLICY_FIELDS } from '../../src/transport/policy.js';
 
@@ -208,5 +208,83 @@ describe('parseDemoArgs', () => {
     assert.throws(() => parseDemoArgs(['--echo', '/x']), { name: 'ConfigError', message: '--echo: unknown flag' });
     assert.throws(() => parseDemoArgs(['extra']), { name: 'ConfigError', message: 'demo: takes no arguments (got extra)' });
     assert.throws(() => parseDemoArgs(['--port', 'x']), { name: 'ConfigError', message: '--port: must be an integer from 0 to 65535 (got "x")' });
+  });
+});
+
+describe('parseServeArgs: bridge flags', () => {
+  const routesOf = (args: string[]): unknown => parseServeArgs(args, CWD).flags.routes;
+
+  it('maps --exec, --tcp, --proxy and --cgi onto routes, resolving relative paths against the working directory', () => {
+    assert.deepEqual(routesOf([
+      '--exec', '/upper=./upper.sh --loud', '--tcp', '/vnc=localhost:5900', '--tcp', '/sock=unix:run/s.sock',
+      '--proxy', '/legacy=http://127.0.0.1:9000/app', '--cgi', '/cgi-bin=cgi',
+    ]), [
+      { route: { kind: 'exec', path: '/upper', command: [path.join(CWD, 'upper.sh'), '--loud'] }, flag: '--exec' },
+      { route: { kind: 'tcp', path: '/vnc', target: 'localhost:5900' }, flag: '--tcp' },
+      { route: { kind: 'tcp', path: '/sock', target: `unix:${path.join(CWD, 'run/s.sock')}` }, flag: '--tcp' },
+      { route: { kind: 'proxy', path: '/legacy', target: 'http://127.0.0.1:9000/app' }, flag: '--proxy' },
+      { route: { kind: 'cgi', path: '/cgi-bin', directory: path.join(CWD, 'cgi') }, flag: '--cgi' },
+    ]);
+  });
+
+  it('splits COMMAND like a shell splits simple words', () => {
+    const command = (text: string): unknown => (parseServeArgs(['--exec', `/x=${text}`], CWD).flags.routes[0]!.route as { command: string[] }).command;
+    assert.deepEqual(command(`grep -i 'two words' "a \\"quoted\\" b" c\\ d`), ['grep', '-i', 'two words', 'a "quoted" b', 'c d']);
+    assert.deepEqual(command(`  cat\t-u  `), ['cat', '-u']);
+    assert.deepEqual(command(`printf '%s|%s' ''`), ['printf', '%s|%s', '']);
+    assert.deepEqual(command(`sh -c 'tr a-z A-Z | cat'`), ['sh', '-c', 'tr a-z A-Z | cat']);
+  });
+
+  it('applies --exec-framing, --exec-line-buffered and --exec-shared to every --exec route, wherever they stand', () => {
+    assert.deepEqual(routesOf(['--exec-shared', '--exec', '/a=cat', '--exec', '/b=cat', '--exec-framing', 'json', '--exec-line-buffered=false']), [
+      { route: { kind: 'exec', path: '/a', command: ['cat'], shared: true, framing: 'json', lineBuffered: false }, flag: '--exec' },
+      { route: { kind: 'exec', path: '/b', command: ['cat'], shared: true, framing: 'json', lineBuffered: false }, flag: '--exec' },
+    ]);
+  });
+
+  it('refuses bad values, naming the flag', () => {
+    assertRejected(['--exec', '/x'], '--exec: expected PATH=COMMAND (got "/x")');
+    assertRejected(['--exec', '/x='], '--exec: COMMAND missing after "=" (expected PATH=COMMAND; got "/x=")');
+    assertRejected(['--exec', "/x=''"], '--exec: must be a non-empty string without NUL (got "")');
+    assertRejected(['--exec', '/x=a > b'], '--exec: the command is not run by a shell, so an unquoted > has no meaning here: quote it, or run a shell (sh -c \'...\') (got "a > b")');
+    assertRejected(['--exec', '/x=a $HOME'], '--exec: the command is not run by a shell, so an unquoted $ has no meaning here: quote it, or run a shell (sh -c \'...\') (got "a $HOME")');
+    assertRejected(['--exec', '/x="open'], '--exec: unmatched " in the command (got "\\"open")');
+    assertRejected(['--exec', '/x=a\\'], '--exec: a command cannot end with a backslash (got "a\\\\")');
+    assertRejected(['--exec-framing', 'xml'], '--exec-framing: must be one of line, binary, length-prefixed, json (got "xml")');
+    assertRejected(['--exec-shared=yes'], '--exec-shared: takes no value (got "yes")');
+    assertRejected(['--exec-shared', '--exec-framing', 'json', '--echo', '/e'],
+      '--exec-shared: applies to the routes --exec adds, and there is none (a config file\'s exec routes set shared, framing themselves)');
+    assertRejected(['--tcp', '/t=h:65536'], '--tcp: port must be from 1 to 65535 (got "h:65536")');
+    assertRejected(['--tcp', '/t=h'], '--tcp: must be HOST:PORT, [IPv6]:PORT or unix:/PATH (got "h")');
+    assertRejected(['--tcp', 't=h:1'], '--tcp: must start with "/" (got "t")');
+    assertRejected(['--proxy', '/p=file:///etc'], '--proxy: must be an http:// or https:// URL (got "file:///etc")');
+    assertRejected(['--proxy', '/p'], '--proxy: expected PREFIX=URL (got "/p")');
+    assertRejected(['--proxy', '/p/*=http://h/'], '--proxy: a proxy route\'s path is a prefix: no :parameters or * (it serves the path and everything under it; got "/p/*")');
+    assertRejected(['--cgi', '/c='], '--cgi: DIR missing after "=" (expected PREFIX=DIR; got "/c=")');
+    assertRejected(['--cgi', '/c=a', '--exec', '/c=cat'], '--exec: route path "/c" is given more than once (also --cgi)');
+  });
+});
+
+describe('parseExecArgs', () => {
+  it('makes one exec route on every path, the program and its arguments unchanged after the first positional', () => {
+    assert.deepEqual(parseExecArgs(['--port', '9000', '--framing', 'binary', '--shared', 'cat', '-u', '--port', '1'], CWD), {
+      help: false,
+      flags: {
+        layer: { port: 9000 }, sources: { port: '--port' }, routeDefaults: {},
+        routes: [{ route: { kind: 'exec', framing: 'binary', shared: true, path: '/*', command: ['cat', '-u', '--port', '1'] }, flag: 'PROGRAM' }],
+      },
+    });
+    assert.deepEqual(parseExecArgs(['--path', '/ws', '--line-buffered', '--host', '0.0.0.0', '--', './prog', 'a'], CWD).flags, {
+      layer: { host: '0.0.0.0' }, sources: { host: '--host' }, routeDefaults: {},
+      routes: [{ route: { kind: 'exec', lineBuffered: true, path: '/ws', command: [path.join(CWD, 'prog'), 'a'] }, flag: 'PROGRAM' }],
+    });
+    assert.equal(parseExecArgs(['--help'], CWD).help, true);
+  });
+
+  it('refuses no program and bad flags, naming them', () => {
+    assert.throws(() => parseExecArgs(['--port', '1'], CWD), { message: 'exec: needs a program to run: switchyard exec [options] -- PROGRAM [ARGS...]' });
+    assert.throws(() => parseExecArgs(['--framing', 'x', 'cat'], CWD), { message: '--framing: must be one of line, binary, length-prefixed, json (got "x")' });
+    assert.throws(() => parseExecArgs(['--echo', '/x', 'cat'], CWD), { message: /^--echo: unknown flag/ });
+    assert.throws(() => parseExecArgs(['--path', 'x', 'cat'], CWD), { message: '--path: must start with "/" (got "x")' });
   });
 });

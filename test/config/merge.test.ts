@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { parseServeArgs } from '../../src/config/flags.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { formatConfig, mergeConfig } from '../../src/config/merge.js';
-import { defaultConfig, type SwitchyardConfig } from '../../src/config/schema.js';
+import { defaultConfig, type EchoRouteConfig, type SwitchyardConfig } from '../../src/config/schema.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { DEFAULT_POLICY } from '../../src/transport/policy.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../../src/server/options.js';
@@ -71,8 +71,8 @@ describe('precedence: defaults < file < flags', () => {
   it('leaves a route its own policy values: a flag sets the server-wide websocket value only', () => {
     const config = merged({ routes: [{ path: '/a', kind: 'echo', maxMessageBytes: 5000 }, { path: '/b', kind: 'echo' }] }, ['--max-message-bytes', '100']);
     assert.equal(config.websocket.maxMessageBytes, 100);
-    assert.equal(config.routes[0]?.maxMessageBytes, 5000);
-    assert.equal(config.routes[1]?.maxMessageBytes, undefined, 'the second route inherits websocket (100)');
+    assert.equal((config.routes[0] as EchoRouteConfig | undefined)?.maxMessageBytes, 5000);
+    assert.equal((config.routes[1] as EchoRouteConfig | undefined)?.maxMessageBytes, undefined, 'the second route inherits websocket (100)');
   });
 });
 
@@ -93,7 +93,7 @@ describe('routes', () => {
       { routes: [{ path: '/own', kind: 'echo', protocols: ['own.v1'], allowedOrigins: ['https://own.example'] }, { path: '/bare', kind: 'echo' }] },
       ['--echo', '/flag', '--protocol', 'echo.v1', '--allowed-origin', 'http://localhost:8080'],
     );
-    assert.deepEqual(config.routes.map((route) => [route.path, route.protocols, route.allowedOrigins]), [
+    assert.deepEqual((config.routes as EchoRouteConfig[]).map((route) => [route.path, route.protocols, route.allowedOrigins]), [
       ['/own', ['own.v1'], ['https://own.example']],
       ['/bare', ['echo.v1'], ['http://localhost:8080']],
       ['/flag', ['echo.v1'], ['http://localhost:8080']],
@@ -167,5 +167,28 @@ describe('formatConfig (--print-config)', () => {
     const again = mergeConfig(parseConfigText(printed, path.resolve('/somewhere/else'))).config;
     assert.deepEqual(again, config);
     assert.equal(formatConfig(again), printed);
+  });
+});
+
+describe('bridge routes', () => {
+  it('fills every key of a bridge kind with its default, and prints a config that reads back the same', () => {
+    const file = validateConfig({ routes: [
+      { path: '/x', kind: 'exec', command: 'cat -u', shared: true },
+      { path: '/t', kind: 'tcp', target: 'localhost:22' },
+      { path: '/p', kind: 'proxy', target: 'http://127.0.0.1:1/app' },
+      { path: '/c', kind: 'cgi', directory: '/srv/cgi' },
+    ] }, '/srv');
+    const { config } = mergeConfig(file, parseServeArgs(['--exec', '/y=cat', '--exec-framing', 'binary', '--protocol', 'p1'], '/home').flags);
+    assert.deepEqual(config.routes, [
+      { path: '/x', kind: 'exec', protocols: ['p1'], maxConnections: 0, command: ['cat', '-u'], framing: 'line', passEnv: [], maxProcesses: 0,
+        killGraceMs: 2000, lineBuffered: false, shared: true, tagMessages: false, maxLineBytes: 1048576 },
+      { path: '/t', kind: 'tcp', maxConnections: 0, target: 'localhost:22', connectTimeoutMs: 10000 },
+      { path: '/p', kind: 'proxy', maxConnections: 0, target: 'http://127.0.0.1:1/app' },
+      { path: '/c', kind: 'cgi', directory: '/srv/cgi', timeoutMs: 30000, passEnv: [], maxHeaderBytes: 65536, maxBodyBytes: 16777216 },
+      { path: '/y', kind: 'exec', protocols: ['p1'], maxConnections: 0, command: ['cat'], framing: 'binary', passEnv: [], maxProcesses: 0,
+        killGraceMs: 2000, lineBuffered: false, shared: false, tagMessages: false, maxLineBytes: 1048576 },
+    ]);
+    const again = mergeConfig(parseConfigText(formatConfig(config), '/elsewhere')).config;
+    assert.deepEqual(again, config);
   });
 });

@@ -41,8 +41,8 @@ describe('CONFIG_SCHEMA', () => {
     }
   });
 
-  it('names every integer with a unit by its unit (…Ms, …Bytes, …Connections, …Level, …Bits)', () => {
-    const suffix: Record<string, RegExp> = { ms: /Ms$/, bytes: /Bytes$/, connections: /Connections$/, level: /Level$/, bits: /Bits$/ };
+  it('names every integer with a unit by its unit (…Ms, …Bytes, …Connections, …Processes, …Level, …Bits)', () => {
+    const suffix: Record<string, RegExp> = { ms: /Ms$/, bytes: /Bytes$/, connections: /Connections$/, processes: /Processes$/, level: /Level$/, bits: /Bits$/ };
     for (const { path, leaf } of schemaLeaves()) {
       if (leaf.value.type !== 'integer' || leaf.value.unit === undefined) continue;
       const expected = suffix[leaf.value.unit];

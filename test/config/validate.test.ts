@@ -179,10 +179,10 @@ describe('validateConfig: every rule names its field', () => {
 
   it('requires a route path and kind, and refuses an unknown kind with a suggestion and the known kinds', () => {
     assertRejected({ routes: [{ kind: 'echo' }] }, 'routes[0].path: required');
-    assertRejected({ routes: [{ path: '/a' }] }, 'routes[0].kind: required (one of echo, broadcast)');
-    assertRejected({ routes: [{ path: '/a', kind: 'ecko' }] }, 'routes[0].kind: unknown route kind "ecko" (did you mean "echo"?); known kinds: echo, broadcast');
-    assertRejected({ routes: [{ path: '/a', kind: 'exec' }] }, 'routes[0].kind: unknown route kind "exec"; known kinds: echo, broadcast');
-    assertRejected({ routes: [{ path: '/a', kind: 7 }] }, 'routes[0].kind: unknown route kind 7; known kinds: echo, broadcast');
+    assertRejected({ routes: [{ path: '/a' }] }, 'routes[0].kind: required (one of echo, broadcast, exec, tcp, proxy, cgi)');
+    assertRejected({ routes: [{ path: '/a', kind: 'ecko' }] }, 'routes[0].kind: unknown route kind "ecko" (did you mean "echo"?); known kinds: echo, broadcast, exec, tcp, proxy, cgi');
+    assertRejected({ routes: [{ path: '/a', kind: 'websocketd' }] }, 'routes[0].kind: unknown route kind "websocketd"; known kinds: echo, broadcast, exec, tcp, proxy, cgi');
+    assertRejected({ routes: [{ path: '/a', kind: 7 }] }, 'routes[0].kind: unknown route kind 7; known kinds: echo, broadcast, exec, tcp, proxy, cgi');
   });
 
   it('refuses subprotocol names that are not tokens and origins not written as browsers send them', () => {
@@ -221,5 +221,101 @@ describe('parseConfigText', () => {
     assert.throws(() => parseConfigText('{\n  "port": 1,\n}', BASE), { name: 'ConfigError', message: "line 3, column 1: invalid JSON: trailing comma before '}'" });
     assert.throws(() => parseConfigText('{"routes": [{"path": "/a", "kind": "echo", "maxMessageBytes": -5}]}', BASE),
       { name: 'ConfigError', field: 'routes[0].maxMessageBytes', message: 'routes[0].maxMessageBytes: must be an integer >= 1 (got -5)' });
+  });
+});
+
+describe('validateConfig: bridge route kinds', () => {
+  it('accepts an exec route: command as an array or a whitespace-split string, relative program and cwd resolved', () => {
+    const layer = validateConfig({
+      routes: [
+        { path: '/a', kind: 'exec', command: ['./bin/count.sh', '--from', '1 2'], framing: 'json', passEnv: ['HOME'], env: { GREETING: 'hi' }, cwd: 'work',
+          maxProcesses: 5, killGraceMs: 0, lineBuffered: true, shared: true, tagMessages: true, maxLineBytes: 10, protocols: ['p'], maxMessageBytes: 100 },
+        { path: '/b', kind: 'exec', command: '  python3   room.py  ' },
+      ],
+    }, BASE);
+    assert.deepEqual(layer.routes, [
+      { path: '/a', kind: 'exec', protocols: ['p'], maxMessageBytes: 100, command: [path.join(BASE, 'bin/count.sh'), '--from', '1 2'], framing: 'json',
+        passEnv: ['HOME'], env: { GREETING: 'hi' }, cwd: path.join(BASE, 'work'), maxProcesses: 5, killGraceMs: 0, lineBuffered: true, shared: true,
+        tagMessages: true, maxLineBytes: 10 },
+      { path: '/b', kind: 'exec', command: ['python3', 'room.py'] },
+    ]);
+  });
+
+  it('checks every exec key with its field path', () => {
+    const exec = (extra: Record<string, unknown>): unknown => ({ routes: [{ path: '/x', kind: 'exec', command: ['cat'], ...extra }] });
+    assertRejected({ routes: [{ path: '/x', kind: 'exec' }] }, 'routes[0].command: required for a route of kind "exec"');
+    assertRejected(exec({ command: [] }), 'routes[0].command: must name a program (got [])');
+    assertRejected(exec({ command: '   ' }), 'routes[0].command: must name a program (got "   ")');
+    assertRejected(exec({ command: ['cat', 7] }), 'routes[0].command[1]: must be a string without NUL (got 7)');
+    assertRejected(exec({ command: [''] }), 'routes[0].command[0]: must be a non-empty string without NUL (got "")');
+    assertRejected(exec({ command: { program: 'cat' } }), 'routes[0].command: must be an array of strings (the program, then its arguments) or a string (got {"program":"cat"})');
+    assertRejected(exec({ framing: 'lines' }), 'routes[0].framing: must be one of line, binary, length-prefixed, json (got "lines"; did you mean "line"?)');
+    assertRejected(exec({ passEnv: ['HOME', '1X'] }), 'routes[0].passEnv[1]: must be an environment variable name (letters, digits and _, not starting with a digit; got "1X")');
+    assertRejected(exec({ env: { 'A-B': 'x' } }), 'routes[0].env.A-B: must be an environment variable name (letters, digits and _, not starting with a digit)');
+    assertRejected(exec({ env: { A: 1 } }), 'routes[0].env.A: must be a string without NUL (got 1)');
+    assertRejected(exec({ env: ['A=1'] }), 'routes[0].env: must be an object of variable names to strings (got ["A=1"])');
+    assertRejected(exec({ cwd: '' }), 'routes[0].cwd: must be a file system path (got "")');
+    assertRejected(exec({ maxProcesses: -1 }), 'routes[0].maxProcesses: must be an integer >= 0 (got -1)');
+    assertRejected(exec({ killGraceMs: 1.5 }), 'routes[0].killGraceMs: must be an integer >= 0 (got 1.5)');
+    assertRejected(exec({ lineBuffered: 'yes' }), 'routes[0].lineBuffered: must be true or false (got "yes")');
+    assertRejected(exec({ maxLineBytes: 0 }), 'routes[0].maxLineBytes: must be an integer >= 1 (got 0)');
+    assertRejected(exec({ tagMessages: true }), 'routes[0].tagMessages: applies to shared mode only (set shared: true)');
+    assertRejected(exec({ tagMessages: true, shared: true, framing: 'binary' }), 'routes[0].tagMessages: needs line or json framing (got "binary")');
+    assertRejected(exec({ directory: '/x' }), 'routes[0].directory: unknown key (known keys: path, kind, protocols, allowedOrigins, maxConnections, '
+      + 'maxMessageBytes, maxFrameBytes, messagePieceBytes, pingIntervalMs, idleTimeoutMs, maxLifetimeMs, closeTimeoutMs, backpressureBytes, '
+      + 'maxBackpressureBytes, slowConsumerPolicy, allowInvalidUtf8, perMessageDeflate, deflateThresholdBytes, deflateLevel, deflateMemLevel, '
+      + 'deflateServerMaxWindowBits, deflateClientMaxWindowBits, deflateServerNoContextTakeover, deflateClientNoContextTakeover, command, framing, '
+      + 'passEnv, env, cwd, maxProcesses, killGraceMs, lineBuffered, shared, tagMessages, maxLineBytes)');
+  });
+
+  it('accepts and checks a tcp route: target or tokenFile, allow-list, no protocols', () => {
+    const layer = validateConfig({ routes: [
+      { path: '/vnc', kind: 'tcp', target: 'LocalHost:5900', allow: ['localhost:5900', '[::1]:22', 'unix:sock'], connectTimeoutMs: 500 },
+      { path: '/tok', kind: 'tcp', tokenFile: 'tokens.cfg' },
+      { path: '/unix', kind: 'tcp', target: 'unix:run/app.sock' },
+    ] }, BASE);
+    assert.deepEqual(layer.routes, [
+      { path: '/vnc', kind: 'tcp', target: 'localhost:5900', allow: ['localhost:5900', '[::1]:22', `unix:${path.join(BASE, 'sock')}`], connectTimeoutMs: 500 },
+      { path: '/tok', kind: 'tcp', tokenFile: path.join(BASE, 'tokens.cfg') },
+      { path: '/unix', kind: 'tcp', target: `unix:${path.join(BASE, 'run/app.sock')}` },
+    ]);
+    const tcp = (extra: Record<string, unknown>): unknown => ({ routes: [{ path: '/t', kind: 'tcp', ...extra }] });
+    assertRejected(tcp({}), 'routes[0].target: give exactly one of target and tokenFile');
+    assertRejected(tcp({ target: 'h:1', tokenFile: 't' }), 'routes[0].tokenFile: give exactly one of target and tokenFile');
+    assertRejected(tcp({ target: 'h:0' }), 'routes[0].target: port must be from 1 to 65535 (got "h:0")');
+    assertRejected(tcp({ target: 'h:99999' }), 'routes[0].target: port must be from 1 to 65535 (got "h:99999")');
+    assertRejected(tcp({ target: 'h' }), 'routes[0].target: must be HOST:PORT, [IPv6]:PORT or unix:/PATH (got "h")');
+    assertRejected(tcp({ target: 'unix:' }), 'routes[0].target: must be HOST:PORT, [IPv6]:PORT or unix:/PATH (got "unix:")');
+    assertRejected(tcp({ target: 'h:1', allow: ['nope'] }), 'routes[0].allow[0]: must be HOST:PORT, [IPv6]:PORT or unix:/PATH (got "nope")');
+    assertRejected(tcp({ target: 'h:1', connectTimeoutMs: 0 }), 'routes[0].connectTimeoutMs: must be an integer >= 1 (got 0)');
+    assertRejected(tcp({ target: 'h:1', protocols: ['binary'] }), 'routes[0].protocols: not a key of a tcp route (its subprotocols are binary and base64)');
+  });
+
+  it('accepts and checks a proxy route: an http(s) URL, a prefix path', () => {
+    assert.deepEqual(validateConfig({ routes: [{ path: '/legacy', kind: 'proxy', target: 'https://backend:8443/app/', maxConnections: 3 }] }, BASE).routes,
+      [{ path: '/legacy', kind: 'proxy', maxConnections: 3, target: 'https://backend:8443/app/' }]);
+    const proxy = (extra: Record<string, unknown>): unknown => ({ routes: [{ path: '/p', kind: 'proxy', ...extra }] });
+    assertRejected(proxy({}), 'routes[0].target: required for a route of kind "proxy"');
+    assertRejected(proxy({ target: 'http://h/', protocols: [] }), 'routes[0].protocols: not a key of a proxy route (the backend chooses among the subprotocols the client offers)');
+    assertRejected(proxy({ target: 'ws://h/' }), 'routes[0].target: must be an http:// or https:// URL (got "ws://h/")');
+    assertRejected(proxy({ target: 'backend:80' }), 'routes[0].target: must be an http:// or https:// URL (got "backend:80")');
+    assertRejected(proxy({ target: 'http://u:p@h/' }), 'routes[0].target: must not carry a user name or password (got "http://u:p@h/")');
+    assertRejected(proxy({ target: 'http://h/?a=1' }), 'routes[0].target: must not have a query or fragment (got "http://h/?a=1")');
+    assertRejected({ routes: [{ path: '/p/*', kind: 'proxy', target: 'http://h/' }] },
+      'routes[0].path: a proxy route\'s path is a prefix: no :parameters or * (it serves the path and everything under it; got "/p/*")');
+  });
+
+  it('accepts and checks a cgi route: a directory, no WebSocket keys', () => {
+    assert.deepEqual(validateConfig({ routes: [{ path: '/cgi-bin', kind: 'cgi', directory: 'cgi-bin', timeoutMs: 5, maxHeaderBytes: 10, maxBodyBytes: 0, passEnv: [], env: {} }] }, BASE).routes,
+      [{ path: '/cgi-bin', kind: 'cgi', directory: path.join(BASE, 'cgi-bin'), timeoutMs: 5, passEnv: [], env: {}, maxHeaderBytes: 10, maxBodyBytes: 0 }]);
+    const cgi = (extra: Record<string, unknown>): unknown => ({ routes: [{ path: '/c', kind: 'cgi', directory: 'd', ...extra }] });
+    assertRejected({ routes: [{ path: '/c', kind: 'cgi' }] }, 'routes[0].directory: required for a route of kind "cgi"');
+    assertRejected(cgi({ timeoutMs: 0 }), 'routes[0].timeoutMs: must be an integer >= 1 (got 0)');
+    assertRejected(cgi({ maxBodyBytes: -1 }), 'routes[0].maxBodyBytes: must be an integer >= 0 (got -1)');
+    assertRejected(cgi({ protocols: [] }), 'routes[0].protocols: not a key of a cgi route (it serves plain HTTP, so no WebSocket key applies)');
+    assertRejected(cgi({ maxMessageBytes: 5 }), 'routes[0].maxMessageBytes: not a key of a cgi route (it serves plain HTTP, so no WebSocket key applies)');
+    assertRejected(cgi({ command: 'x' }), 'routes[0].command: unknown key (known keys: path, kind, directory, timeoutMs, passEnv, env, maxHeaderBytes, maxBodyBytes)');
+    assertRejected({ routes: [{ path: '/c/:x', kind: 'cgi', directory: 'd' }] },
+      'routes[0].path: a cgi route\'s path is a prefix: no :parameters or * (it serves the path and everything under it; got "/c/:x")');
   });
 });
