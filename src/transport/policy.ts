@@ -18,7 +18,10 @@ export interface WebSocketPolicy {
   maxFrameBytes: number;
   /** Deliver messages in pieces of at most this many bytes as they arrive (LimitWebSocketsPacket); 0 = whole. */
   messagePieceBytes: number;
-  /** Keep-alive ping after this long without hearing from the peer (WebSocketsPing); 0 = off. */
+  /**
+   * Keep-alive ping every this many ms (WebSocketsPing), traffic or not, so proxies never see a quiet tunnel; a
+   * peer that sends nothing for a whole interval after an unanswered ping is closed with 1011. 0 = off.
+   */
   pingIntervalMs: number;
   /** Close with 1001 after this long without a data message either way (InactivityTimeout); 0 = off. */
   idleTimeoutMs: number;
@@ -63,7 +66,7 @@ export const POLICY_FIELDS: { readonly [K in keyof WebSocketPolicy]: FieldSpec }
   maxMessageBytes: { kind: 'integer', min: 1, unit: 'bytes', doc: 'largest message after reassembly (close 1009)' },
   maxFrameBytes: { kind: 'integer', min: 1, unit: 'bytes', doc: 'largest single frame (close 1009)' },
   messagePieceBytes: { kind: 'integer', min: 0, unit: 'bytes', doc: 'deliver messages in pieces of at most N bytes as they arrive; 0 = whole messages' },
-  pingIntervalMs: { kind: 'integer', min: 0, unit: 'ms', doc: 'keep-alive ping after N ms of silence; 0 = off' },
+  pingIntervalMs: { kind: 'integer', min: 0, unit: 'ms', doc: 'keep-alive ping every N ms; a peer silent for an interval after an unanswered ping is closed 1011; 0 = off' },
   idleTimeoutMs: { kind: 'integer', min: 0, unit: 'ms', doc: 'close 1001 after N ms without messages; 0 = off' },
   maxLifetimeMs: { kind: 'integer', min: 0, unit: 'ms', doc: 'close 1001 once the connection is N ms old; 0 = off' },
   closeTimeoutMs: { kind: 'integer', min: 1, unit: 'ms', doc: 'drop a peer that does not finish the closing handshake' },
