@@ -1,10 +1,14 @@
 // The TCP bridge under load (issue 5, item 2): 50 MB each way at once arrives intact (sha256), and what the
 // bridge holds stays bounded: it never holds more than maxBufferedBytes (plus one read) for either direction,
-// a target that stops reading stops the client, and a client that stops reading stops the target.
+// a target that stops reading stops the client, a client that stops reading stops the target, and a bridge in
+// its own process keeps its RSS far below the 100 MB that pass through it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
+import { spawn } from 'node:child_process';
 import { createCipheriv, createHash, type Hash } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { createServer } from '../../src/server/server.js';
 import { connect } from '../../src/client/connect.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
@@ -18,7 +22,20 @@ const CHUNK_BYTES = 64 * 1024;
 const MAX_BUFFERED_BYTES = 256 * 1024;
 /** What the bridge may hold for one direction: the bound, plus one socket read (and a piece) on top of it. */
 const HELD_LIMIT_BYTES = MAX_BUFFERED_BYTES + 2 * CHUNK_BYTES + 64;
-const TRANSFER_TIMEOUT_MS = 120_000;
+const TRANSFER_TIMEOUT_MS = 50_000;
+const testOptions = { timeout: 60_000 } as const;
+/** How long each side stops reading in the memory test: long enough for a buffering bridge to take in tens of MB. */
+const STALL_MS = 1000;
+/**
+ * Memory of the bridge process (which runs a full GC before each measurement), over its baseline. While a side
+ * stalls, live memory (heap in use + Buffers) is what the bridge holds: 1 MiB for the stalled direction, the other
+ * direction's bytes in flight (measured 2.2 MiB); a bridge that does not pause the client holds over 20 MiB
+ * there. The peak while data flows also counts Buffers V8 frees on a background thread after each GC (measured
+ * 4-10 MiB); RSS also counts freed memory the allocator has not returned to the system (measured 6-11 MiB).
+ */
+const MAX_STALLED_LIVE_GROWTH_BYTES = 6 * MiB;
+const MAX_LIVE_GROWTH_BYTES = 16 * MiB;
+const MAX_RSS_GROWTH_BYTES = 32 * MiB;
 type Defer = (cleanup: () => unknown) => void;
 
 /** A deterministic pseudo-random byte stream (AES-128-CTR keystream) and the sha256 of what it produced. */
@@ -86,7 +103,15 @@ interface Target {
   readonly written: () => number;
 }
 
-async function startTarget(defer: Defer, seed: number, options: { readPaused?: boolean } = {}): Promise<Target> {
+interface TargetOptions {
+  /** Paused from the start (resume with target.socket.resume()). */
+  readPaused?: boolean;
+  /** Stop reading for STALL_MS once this many bytes arrived, calling onStall. */
+  stallAtBytes?: number;
+  onStall?: () => void;
+}
+
+async function startTarget(defer: Defer, seed: number, options: TargetOptions = {}): Promise<Target> {
   const sink = new Sink();
   const stream = new ByteStream(seed);
   let written = 0;
@@ -94,9 +119,16 @@ async function startTarget(defer: Defer, seed: number, options: { readPaused?: b
     handle.socket = socket;
     socket.on('error', () => {});
     if (options.readPaused === true) socket.pause();
+    let stalled = false;
     socket.on('data', (chunk: Buffer) => {
       sink.add(chunk);
       if (sink.received === TOTAL_BYTES && written === TOTAL_BYTES) socket.end();
+      if (!stalled && options.stallAtBytes !== undefined && sink.received >= options.stallAtBytes) {
+        stalled = true;
+        socket.pause();
+        options.onStall?.();
+        setTimeout(() => socket.resume(), STALL_MS);
+      }
     });
     const pump = (): void => {
       while (written < TOTAL_BYTES) {
@@ -127,8 +159,9 @@ interface Client {
   readonly sendingDone: Promise<void>;
 }
 
-async function startClient(defer: Defer, url: string, seed: number): Promise<Client> {
+async function startClient(defer: Defer, url: string, seed: number, stallAtBytes = Infinity, onStall?: () => void): Promise<Client> {
   const sink = new Sink();
+  let stalled = false;
   const stream = new ByteStream(seed);
   let drained: () => void = () => {};
   let onClose: (close: { code: number; reason: string }) => void = () => {};
@@ -136,21 +169,32 @@ async function startClient(defer: Defer, url: string, seed: number): Promise<Cli
   const ws = await connect(url, {
     protocols: ['binary'],
     handlers: {
-      message(_ws, data) { sink.add(data); },
+      message(self, data) {
+        sink.add(data);
+        if (!stalled && sink.received >= stallAtBytes) {
+          stalled = true;
+          self.pause();
+          onStall?.();
+          setTimeout(() => self.resume(), STALL_MS);
+        }
+      },
       drain() { drained(); },
-      close(_ws, code, reason) { onClose({ code, reason }); },
+      close(_ws, code, reason) { onClose({ code, reason }); drained(); },
     },
   });
   defer(() => ws.terminate());
   let sent = 0;
   const sendAll = async (): Promise<void> => {
     while (sent < TOTAL_BYTES) {
+      if (ws.readyState !== 1) throw new Error(`the connection closed after the client sent ${sent} bytes`);
       const bytes = stream.next(Math.min(CHUNK_BYTES, TOTAL_BYTES - sent));
       sent += bytes.length;
       if (!ws.send(bytes, true)) await new Promise<void>((resolve) => { drained = resolve; });
     }
   };
-  return { ws, sink, stream, closed, sent: () => sent, sendingDone: sendAll() };
+  const sendingDone = sendAll();
+  sendingDone.catch(() => {}); // awaited by the test; this only keeps an early failure from being "unhandled"
+  return { ws, sink, stream, closed, sent: () => sent, sendingDone };
 }
 
 /** The largest amounts the bridge held for each direction, sampled every few ms. */
@@ -182,7 +226,7 @@ function assertIntact(target: Target, client: Client): void {
 }
 
 describe('tcpBridge: bulk transfer and bounded buffers', () => {
-  it('moves 50 MB each way at once, intact (sha256), holding at most maxBufferedBytes (+ one read) per direction', async (t) => {
+  it('moves 50 MB each way at once, intact (sha256), holding at most maxBufferedBytes (+ one read) per direction', testOptions, async (t) => {
     const defer = cleanupStack(t);
     const target = await startTarget(defer, 1);
     const bridge = await startBridge(defer, target.port);
@@ -202,7 +246,7 @@ describe('tcpBridge: bulk transfer and bounded buffers', () => {
     await waitFor(() => bridge.route.connections().length === 0, 5000, () => 'the link to go');
   });
 
-  it('stops reading the client while the target does not read, then delivers everything intact', async (t) => {
+  it('stops reading the client while the target does not read, then delivers everything intact', testOptions, async (t) => {
     const defer = cleanupStack(t);
     const target = await startTarget(defer, 3, { readPaused: true });
     const bridge = await startBridge(defer, target.port);
@@ -223,7 +267,7 @@ describe('tcpBridge: bulk transfer and bounded buffers', () => {
     assert.ok(peak.toTarget <= HELD_LIMIT_BYTES, `peak held for the target: ${peak.toTarget}`);
   });
 
-  it('stops reading the target while the client does not read, then delivers everything intact', async (t) => {
+  it('stops reading the target while the client does not read, then delivers everything intact', testOptions, async (t) => {
     const defer = cleanupStack(t);
     const target = await startTarget(defer, 5);
     const bridge = await startBridge(defer, target.port);
@@ -242,5 +286,102 @@ describe('tcpBridge: bulk transfer and bounded buffers', () => {
       () => `everything to arrive (target ${target.sink.received}, client ${client.sink.received})`);
     assertIntact(target, client);
     assert.ok(peak.toClient <= HELD_LIMIT_BYTES, `peak held for the client: ${peak.toClient}`);
+  });
+});
+
+/**
+ * The bridge in a child process, measured alone. Every 10 ms it runs a full GC and records its peak RSS and live
+ * memory (V8 heap in use + Buffers). It prints its port, then answers on stdin: "now" (measure now, after two
+ * GCs) and "peak" (the peaks since start), each with a JSON line.
+ */
+const CHILD_SOURCE = `
+import { createServer } from ${JSON.stringify(fileURLToPath(new URL('../../src/server/server.js', import.meta.url)))};
+import { tcpBridge } from ${JSON.stringify(fileURLToPath(new URL('../../src/bridges/tcp-bridge.js', import.meta.url)))};
+const route = tcpBridge({ target: { host: '127.0.0.1', port: Number(process.env.TCP_TARGET_PORT) } });
+const app = createServer({ pingIntervalMs: 0 }).websocket('/tcp', route);
+const { port } = await app.listen({ port: 0, host: '127.0.0.1' });
+const measure = () => {
+  globalThis.gc();
+  const { rss, heapUsed, arrayBuffers } = process.memoryUsage();
+  return { rss, live: heapUsed + arrayBuffers, links: route.connections().length };
+};
+let peak = { rss: 0, live: 0 };
+const sample = () => { const m = measure(); peak = { rss: Math.max(peak.rss, m.rss), live: Math.max(peak.live, m.live) }; };
+setInterval(sample, 10);
+const reply = (value) => process.stdout.write(JSON.stringify(value) + '\\n');
+const lines = (await import('node:readline')).createInterface({ input: process.stdin });
+lines.on('line', (command) => {
+  // Twice, a moment apart: V8 frees Buffers on a background thread after a GC.
+  if (command === 'now') { globalThis.gc(); setTimeout(() => reply(measure()), 20); }
+  else if (command === 'peak') { sample(); reply({ ...peak, links: route.connections().length }); }
+});
+lines.on('close', () => { void app.close().then(() => process.exit(0)); });
+process.stdout.write('port ' + port + '\\n');
+`;
+
+interface Memory { rss: number; live: number; links: number }
+
+describe('tcpBridge: memory of a bridge in its own process', () => {
+  it('holds far less than the 100 MB passing through (live memory and RSS), with each side stalling once', testOptions, async (t) => {
+    const defer = cleanupStack(t);
+    let targetStalled: () => void = () => {};
+    let clientStalled: () => void = () => {};
+    const stalls = [new Promise<void>((resolve) => { targetStalled = resolve; }), new Promise<void>((resolve) => { clientStalled = resolve; })];
+    const target = await startTarget(defer, 7, { stallAtBytes: 15 * MiB, onStall: () => targetStalled() });
+    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', CHILD_SOURCE], {
+      env: { ...process.env, TCP_TARGET_PORT: String(target.port) }, stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    defer(async () => {
+      child.stdin.end();
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(killer);
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const nextLine = async (what: string): Promise<string> => {
+      let timer: NodeJS.Timeout | undefined;
+      const result = await Promise.race([lines.next(), new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no ${what} from the bridge process within 10 s\n${stderr}`)), 10_000);
+      })]).finally(() => clearTimeout(timer));
+      if (result.done === true) throw new Error(`the bridge process ended before ${what}\n${stderr}`);
+      return result.value;
+    };
+    const ask = async (command: 'now' | 'peak'): Promise<Memory> => {
+      child.stdin.write(`${command}\n`);
+      return JSON.parse(await nextLine(command)) as Memory;
+    };
+    const port = Number(/^port (\d+)$/.exec(await nextLine('its port'))?.[1]);
+    const baseline = await ask('now');
+    const client = await startClient(defer, `ws://${HOST}:${port}/tcp`, 8, 35 * MiB, () => clientStalled());
+    // Into each stall (the target's first, then the client's), measure what the bridge holds.
+    const stalled: Memory[] = [];
+    for (const stall of stalls) {
+      await stall;
+      await sleep(STALL_MS * 0.6);
+      stalled.push(await ask('now'));
+    }
+    await client.sendingDone;
+    let timer: NodeJS.Timeout | undefined;
+    const close = await Promise.race([client.closed, new Promise((resolve) => { timer = setTimeout(resolve, TRANSFER_TIMEOUT_MS); })]);
+    clearTimeout(timer);
+    assert.deepEqual(close, { code: 1000, reason: 'target closed' });
+    assertIntact(target, client);
+    const peak = await ask('peak');
+    const mib = (bytes: number): string => (bytes / MiB).toFixed(1);
+    const [targetStall, clientStall] = stalled.map((memory) => memory.live - baseline.live) as [number, number];
+    t.diagnostic(`bridge process for 100 MB through it: live memory +${mib(targetStall)} MiB while the target stalled, `
+      + `+${mib(clientStall)} MiB while the client stalled, +${mib(peak.live - baseline.live)} MiB at the peak; `
+      + `RSS ${mib(baseline.rss)} -> ${mib(peak.rss)} MiB (+${mib(peak.rss - baseline.rss)})`);
+    assert.ok(targetStall < MAX_STALLED_LIVE_GROWTH_BYTES, `held ${mib(targetStall)} MiB while the target stalled`);
+    assert.ok(clientStall < MAX_STALLED_LIVE_GROWTH_BYTES, `held ${mib(clientStall)} MiB while the client stalled`);
+    assert.ok(peak.live - baseline.live < MAX_LIVE_GROWTH_BYTES, `live memory peaked ${mib(peak.live - baseline.live)} MiB over the baseline`);
+    assert.ok(peak.rss - baseline.rss < MAX_RSS_GROWTH_BYTES, `RSS grew by ${mib(peak.rss - baseline.rss)} MiB`);
+    // The client saw the close frame; the bridge forgets the link once the TCP connection is gone too.
+    let links = peak.links;
+    for (const deadline = Date.now() + 5000; links !== 0 && Date.now() < deadline; await sleep(20)) links = (await ask('peak')).links;
+    assert.equal(links, 0, 'the link is gone');
   });
 });

@@ -507,7 +507,8 @@ describe('tcpBridge: resources', () => {
 
 // ---- token mode ----
 
-function describeTarget(target: TcpTarget): string {
+/** A target as a token file writes it. */
+function tokenSpec(target: TcpTarget): string {
   return 'path' in target ? `unix_socket:${target.path}` : `${target.host}:${target.port}`;
 }
 
@@ -538,7 +539,7 @@ describe('tcpBridge: token mode', () => {
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-tokens-'));
     defer(() => rmSync(dir, { recursive: true, force: true }));
     const tokenFile = join(dir, 'targets.cfg');
-    writeFileSync(tokenFile, `# VNC hosts\nalpha: ${describeTarget(alpha.target)}\nbeta: ${describeTarget(beta.target)}\nthis line is broken\n`);
+    writeFileSync(tokenFile, `# VNC hosts\nalpha: ${tokenSpec(alpha.target)}\nbeta: ${tokenSpec(beta.target)}\nthis line is broken\n`);
     const bridge = await startBridge(defer, { tokenFile });
     assert.equal(await firstBytes(defer, bridge.url('/tcp?token=alpha'), 1), 'A');
     assert.equal(await firstBytes(defer, bridge.url('/tcp?token=beta'), 1), 'B');
@@ -561,12 +562,12 @@ describe('tcpBridge: token mode', () => {
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-tokens-'));
     defer(() => rmSync(dir, { recursive: true, force: true }));
     const tokenFile = join(dir, 'targets.cfg');
-    writeFileSync(tokenFile, `alpha: ${describeTarget(alpha.target)}\nbeta: ${describeTarget(beta.target)}\n`);
-    const bridge = await startBridge(defer, { tokenFile, allow: [describeTarget(alpha.target)] });
+    writeFileSync(tokenFile, `alpha: ${tokenSpec(alpha.target)}\nbeta: ${tokenSpec(beta.target)}\n`);
+    const bridge = await startBridge(defer, { tokenFile, allow: [tokenSpec(alpha.target)] });
     assert.equal(await firstBytes(defer, bridge.url('/tcp?token=alpha'), 1), 'A');
     assert.equal(await refusedStatus(bridge, '/tcp?token=beta'), 403);
     assert.equal(beta.accepted, 0);
-    assert.match(bridge.logs.join('\n'), new RegExp(`token "beta" names ${describeTarget(beta.target)}, which is not in the allow-list \\(403\\)`));
+    assert.match(bridge.logs.join('\n'), new RegExp(`token "beta" names ${tokenSpec(beta.target)}, which is not in the allow-list \\(403\\)`));
   });
 
   it('re-reads the token file when it changes, even to the same size', async (t) => {
@@ -576,13 +577,13 @@ describe('tcpBridge: token mode', () => {
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-tokens-'));
     defer(() => rmSync(dir, { recursive: true, force: true }));
     const tokenFile = join(dir, 'targets.cfg');
-    writeFileSync(tokenFile, `one: ${describeTarget(alpha.target)}\n`);
+    writeFileSync(tokenFile, `one: ${tokenSpec(alpha.target)}\n`);
     const bridge = await startBridge(defer, { tokenFile });
     assert.equal(await firstBytes(defer, bridge.url('/tcp?token=one'), 1), 'A');
-    // Same length (both ports have five digits or both four, as loopback ports go), new mtime.
-    writeFileSync(tokenFile, `one: ${describeTarget(beta.target)}\n`);
+    // Most likely the same size (ephemeral ports have five digits): only the mtime tells the change.
+    writeFileSync(tokenFile, `one: ${tokenSpec(beta.target)}\n`);
     assert.equal(await firstBytes(defer, bridge.url('/tcp?token=one'), 1), 'B');
-    writeFileSync(tokenFile, `two: ${describeTarget(alpha.target)}\n`);
+    writeFileSync(tokenFile, `two: ${tokenSpec(alpha.target)}\n`);
     assert.equal(await firstBytes(defer, bridge.url('/tcp?token=two'), 1), 'A');
     assert.equal(await refusedStatus(bridge, '/tcp?token=one'), 404, 'a token removed from the file is refused');
   });
@@ -596,7 +597,7 @@ describe('tcpBridge: token mode', () => {
     const bridge = await startBridge(defer, { tokenFile });
     assert.equal(await refusedStatus(bridge, '/tcp?token=one'), 500);
     assert.match(bridge.logs.join('\n'), /cannot read .*targets\.cfg: ENOENT/);
-    writeFileSync(tokenFile, `one: ${describeTarget(alpha.target)}\n`);
+    writeFileSync(tokenFile, `one: ${tokenSpec(alpha.target)}\n`);
     assert.equal(await firstBytes(defer, bridge.url('/tcp?token=one'), 1), 'A');
   });
 
@@ -606,14 +607,14 @@ describe('tcpBridge: token mode', () => {
     const beta = await startTarget(defer, named('B'));
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-tokens-'));
     defer(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, 'a.cfg'), `one: ${describeTarget(alpha.target)}\n`);
-    writeFileSync(join(dir, 'b.cfg'), `two: ${describeTarget(beta.target)}\n`);
-    writeFileSync(join(dir, '.a.cfg.swp'), `one: ${describeTarget(beta.target)}\n`);
+    writeFileSync(join(dir, 'a.cfg'), `one: ${tokenSpec(alpha.target)}\n`);
+    writeFileSync(join(dir, 'b.cfg'), `two: ${tokenSpec(beta.target)}\n`);
+    writeFileSync(join(dir, '.a.cfg.swp'), `one: ${tokenSpec(beta.target)}\n`);
     mkdirSync(join(dir, 'sub'));
     const bridge = await startBridge(defer, { tokenFile: dir });
     assert.equal(await firstBytes(defer, bridge.url('/tcp?token=one'), 1), 'A');
     assert.equal(await firstBytes(defer, bridge.url('/tcp?token=two'), 1), 'B');
-    writeFileSync(join(dir, 'c.cfg'), `three: ${describeTarget(alpha.target)}\n`);
+    writeFileSync(join(dir, 'c.cfg'), `three: ${tokenSpec(alpha.target)}\n`);
     assert.equal(await firstBytes(defer, bridge.url('/tcp?token=three'), 1), 'A', 'a file added to the directory is read');
   });
 });

@@ -19,6 +19,7 @@ const BANNER = Buffer.from('RFB 003.008\n');
 const STREAM_BYTES = 4 * 1024 * 1024;
 const CLIENT_BYTES = 1024 * 1024;
 const TIMEOUT_MS = 60_000;
+const testOptions = { timeout: 90_000 } as const;
 type Defer = (cleanup: () => unknown) => void;
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
@@ -212,7 +213,7 @@ function skipUnlessWebsockify(t: TestContext): boolean {
 describe('TCP bridge side by side with websockify', () => {
   for (const protocols of [['binary'], undefined] as const) {
     const label = protocols === undefined ? 'no subprotocol' : 'the binary subprotocol';
-    it(`carries the same VNC-like byte stream both ways as websockify does (${label}): same bytes, same sha256`, async (t) => {
+    it(`carries the same VNC-like byte stream both ways as websockify does (${label}): same bytes, same sha256`, testOptions, async (t) => {
       if (!skipUnlessWebsockify(t)) return;
       const defer = cleanupStack(t);
       const target = await startRfbTarget(defer);
@@ -241,7 +242,7 @@ describe('TCP bridge side by side with websockify', () => {
     });
   }
 
-  it('ends the same way when the target closes: every byte, then 1000', async (t) => {
+  it('ends the same way when the target closes: 1000 (we after every byte; websockify may drop the tail)', testOptions, async (t) => {
     if (!skipUnlessWebsockify(t)) return;
     const defer = cleanupStack(t);
     const target = await startRfbTarget(defer);
@@ -252,14 +253,17 @@ describe('TCP bridge side by side with websockify', () => {
     // expectBytes beyond the stream: the client never closes first, so the close is the target's.
     const theirs = await runSession(websockify.url, ['binary'], Infinity, false);
     const mine = await runSession(ours.url, ['binary'], Infinity, false);
-    t.diagnostic(`websockify closed with ${theirs.close.code} "${theirs.close.reason}"; switchyard with ${mine.close.code} "${mine.close.reason}"`);
+    t.diagnostic(`websockify: ${theirs.close.code} "${theirs.close.reason}" after ${theirs.received.length} of ${expected.length} bytes; `
+      + `switchyard: ${mine.close.code} "${mine.close.reason}" after ${mine.received.length}`);
     assert.equal(theirs.close.code, 1000);
     assert.equal(mine.close.code, 1000);
-    assert.equal(sha256(theirs.received), sha256(expected), 'websockify delivered the whole stream');
-    assert.equal(sha256(mine.received), sha256(expected), 'we delivered the whole stream');
+    assert.equal(sha256(mine.received), sha256(expected), 'we deliver every byte the target sent before its FIN');
+    // websockify 0.10 closes as soon as it reads the target's EOF, dropping what it had read but not yet sent
+    // (websocketproxy.py do_proxy): what it delivers is a prefix of the stream, sometimes all of it.
+    assert.ok(expected.subarray(0, theirs.received.length).equals(theirs.received), 'websockify delivered a prefix of the stream');
   });
 
-  it('ends the same way when the target cannot be reached: 1011 after the upgrade', async (t) => {
+  it('ends the same way when the target cannot be reached: 1011 after the upgrade', testOptions, async (t) => {
     if (!skipUnlessWebsockify(t)) return;
     const defer = cleanupStack(t);
     const deadPort = await freePort();
