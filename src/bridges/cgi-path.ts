@@ -1,8 +1,9 @@
 // Finds the CGI script a request names (RFC 3875 §3.3, §4.1.5, §4.1.13) and owns the rule that no request runs
 // anything outside the cgi-bin directory: the URL is checked segment by segment before it touches the file
 // system (as src/http/static-files.ts does), and every step of the walk is checked again with symlinks resolved.
-import { constants as fsConstants, promises as fsp, type Stats } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { resolveInside } from '../http/static-files.js';
 
 /** Where the mount ends and the part under it begins, in raw (still percent-encoded) path segments. */
 export interface MountedPath {
@@ -24,10 +25,6 @@ export type ScriptLookup =
   }
   /** 400: malformed or hostile (`..`, `.`, an encoded `/` or `\`, NUL, a bad escape); 403: a directory; 404: nothing runnable. */
   | { readonly kind: 'refused'; readonly status: 400 | 403 | 404; readonly why: string };
-
-// "Nothing runnable is there" rather than a fault of ours. EACCES included so a script the server may not
-// reach looks the same as a missing one instead of revealing that it exists.
-const notFoundCodes: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EACCES', 'EPERM']);
 
 /**
  * Splits a request's raw path into the mount and what lies under it, given the router's decoded wildcard value
@@ -154,28 +151,6 @@ function decodeSegment(raw: string): string | undefined {
   }
 }
 
-/**
- * The real path and stats of `candidate` only when it lies inside `realRoot` and no part of it below the root
- * is a dotfile (a symlink may point at one under another name). The same rule as static-files.ts.
- */
-async function resolveInside(realRoot: string, candidate: string): Promise<{ realPath: string; stats: Stats } | undefined> {
-  let realPath: string;
-  let stats: Stats;
-  try {
-    realPath = await fsp.realpath(candidate);
-    stats = await fsp.stat(realPath);
-  } catch (error) {
-    if (notFoundCodes.has(errorCode(error) ?? '')) return undefined;
-    throw error;
-  }
-  if (realPath === realRoot) return { realPath, stats };
-  // The separator suffix stops /srv/cgi-bin-private matching a directory of /srv/cgi-bin.
-  const rootPrefix = realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep;
-  if (!realPath.startsWith(rootPrefix)) return undefined;
-  if (realPath.slice(rootPrefix.length).split(path.sep).some((part) => part.startsWith('.'))) return undefined;
-  return { realPath, stats };
-}
-
 async function isExecutable(realPath: string): Promise<boolean> {
   try {
     await fsp.access(realPath, fsConstants.X_OK);
@@ -185,7 +160,3 @@ async function isExecutable(realPath: string): Promise<boolean> {
   }
 }
 
-function errorCode(error: unknown): string | undefined {
-  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') return error.code;
-  return undefined;
-}

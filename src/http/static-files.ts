@@ -321,7 +321,7 @@ function parseRequestPath(requestTarget: string): RequestPath | PathRefusal {
  * Resolves symlinks in `candidate` and returns the real path and its stats only when it lies inside
  * `realRoot` and no part of it below the root is a dotfile (a symlink may point at one under another name).
  */
-async function resolveInside(
+export async function resolveInside(
   realRoot: string,
   candidate: string,
 ): Promise<{ realPath: string; stats: Stats } | undefined> {
