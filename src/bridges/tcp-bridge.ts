@@ -96,7 +96,9 @@ export function tcpBridge<Data = unknown>(options: TcpBridgeOptions): TcpBridgeR
     throw new TypeError('tcpBridge() needs exactly one of `target` and `tokenFile`');
   }
   if (options.log !== undefined && typeof options.log !== 'function') throw new TypeError('log must be a function');
-  if (options.createConnection !== undefined && typeof options.createConnection !== 'function') throw new TypeError('createConnection must be a function');
+  if (options.createConnection !== undefined && typeof options.createConnection !== 'function') {
+    throw new TypeError('createConnection must be a function');
+  }
   const log = options.log ?? ((): void => {});
   const maxBufferedBytes = checkInteger('maxBufferedBytes', options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES, 1);
   const settings: Settings = {
@@ -332,9 +334,11 @@ class Link {
       this.#settings.links.delete(this);
       return;
     }
+    const error = this.#tcpError;
     if (this.#timedOut) this.#fail(`${this.label}: connect timed out after ${this.#settings.connectTimeoutMs} ms`);
-    else if (this.#tcpError !== undefined) this.#fail(this.#connected ? `${this.label}: ${errorName(this.#tcpError)}` : connectFailure(this.label, this.#tcpError));
+    else if (error !== undefined) this.#fail(this.#connected ? `${this.label}: ${errorName(error)}` : connectFailure(this.label, error));
     else if (!this.#tcpEnded) this.#fail(`${this.label}: connection lost`);
+    // else: the target's FIN already closed the client with 1000.
   }
 
   // ---- closing ----
@@ -342,7 +346,8 @@ class Link {
   clientClosed(code: number, reason: string): void {
     this.#clientClosed = true;
     this.#inputStopped = true;
-    this.#settings.log(`tcp-bridge: ${this.ws.remoteAddress} -> ${this.label}: closed ${code}${reason === '' ? '' : ` "${reason}"`}, ${this.bytesToTarget} bytes to target, ${this.bytesFromTarget} from it`);
+    const how = reason === '' ? `${code}` : `${code} "${reason}"`;
+    this.#settings.log(`tcp-bridge: ${this.ws.remoteAddress} -> ${this.label}: closed ${how}, ${this.bytesToTarget} bytes to target, ${this.bytesFromTarget} from it`);
     const tcp = this.#tcp;
     if (tcp === undefined || this.#tcpClosed) {
       this.#settings.links.delete(this);

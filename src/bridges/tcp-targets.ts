@@ -23,7 +23,9 @@ export function checkTarget(target: unknown, name: string): TcpTarget {
   }
   const host = record['host'];
   const port = record['port'];
-  if (typeof host !== 'string' || host === '' || /[\s/]/.test(host)) throw new TypeError(`${name}.host must be a host name or address (got ${JSON.stringify(host)})`);
+  if (typeof host !== 'string' || host === '' || /[\s/]/.test(host)) {
+    throw new TypeError(`${name}.host must be a host name or address (got ${JSON.stringify(host)})`);
+  }
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535) {
     throw new RangeError(`${name}.port must be an integer from 1 to 65535 (got ${String(port)})`);
   }

@@ -29,9 +29,9 @@ const STALL_MS = 1000;
 /**
  * Memory of the bridge process (which runs a full GC before each measurement), over its baseline. While a side
  * stalls, live memory (heap in use + Buffers) is what the bridge holds: 1 MiB for the stalled direction, the other
- * direction's bytes in flight (measured 2.2 MiB); a bridge that does not pause the client holds over 20 MiB
+ * direction's bytes in flight (measured 0.5-2.6 MiB); a bridge that does not pause the client holds over 20 MiB
  * there. The peak while data flows also counts Buffers V8 frees on a background thread after each GC (measured
- * 4-10 MiB); RSS also counts freed memory the allocator has not returned to the system (measured 6-11 MiB).
+ * 5-8 MiB); RSS also counts freed memory the allocator has not returned to the system (measured 6-12 MiB).
  */
 const MAX_STALLED_LIVE_GROWTH_BYTES = 6 * MiB;
 const MAX_LIVE_GROWTH_BYTES = 16 * MiB;

@@ -2,7 +2,8 @@
 // replaces. The same VNC-like target (an RFB 003.008 banner, a few MB of deterministic pseudo-random bytes in
 // variable-sized writes, then an echo of everything the client sent) is reached through each; the client sees
 // the same bytes (same sha256) through both, the target receives the same bytes from both, and both end the
-// same way (1000 when the target closes, 1011 when it cannot be reached).
+// same way: 1000 when the target closes (websockify 0.10 may drop the last bytes it read before the target's
+// FIN; we deliver them all) and 1011 when the target cannot be reached.
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
