@@ -12,27 +12,13 @@ import { once } from 'node:events';
 import { createServer, type Switchyard } from '../../src/server/server.js';
 import type { ServerOptions } from '../../src/server/options.js';
 import { proxyHttpHandler, type ProxyOptions } from '../../src/bridges/proxy.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, sleep, withTimeout, waitFor } from '../_support/cleanup.js';
 import { needPeer } from '../_support/peers.js';
 import { makeCertificate, OPENSSL_MISSING } from '../config/_certificates.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 5000;
 type Defer = (cleanup: () => unknown) => void;
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 interface SeenRequest {
   readonly method: string;

@@ -16,7 +16,7 @@ import { connect, type ConnectOptions } from '../../src/client/connect.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
 import { HandshakeError } from '../../src/errors.js';
 import { proxyHttpHandler, proxyWebSocketRoute, type ProxyOptions, type ProxyWebSocketData } from '../../src/bridges/proxy.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, sleep, waitFor } from '../_support/cleanup.js';
 import { needPeer } from '../_support/peers.js';
 import { makeCertificate, OPENSSL_MISSING } from '../config/_certificates.js';
 import { AsyncQueue, patternBytes, withTimeout } from '../interop/_wait.js';
@@ -24,14 +24,6 @@ import { AsyncQueue, patternBytes, withTimeout } from '../interop/_wait.js';
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 5000;
 type Defer = (cleanup: () => unknown) => void;
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 interface Received { data: Buffer; isBinary: boolean }
 interface Closed { code: number; reason: string }

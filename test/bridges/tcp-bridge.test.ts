@@ -13,27 +13,13 @@ import { connect } from '../../src/client/connect.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
 import { parseTcpTarget, parseTokenFile, tcpBridge, type TcpBridgeOptions, type TcpBridgeRoute, type TcpTarget } from '../../src/bridges/tcp-bridge.js';
 import { openRawClient } from '../_support/raw-client.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, sleep, withTimeout, waitFor } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 5000;
 type Defer = (cleanup: () => unknown) => void;
 
 // ---- helpers ----
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 

@@ -10,17 +10,11 @@ import { createServer, type WebSocketRoute } from '../../src/server/server.js';
 import type { WebSocket, WebSocketHandlers } from '../../src/transport/websocket.js';
 import { HandshakeError } from '../../src/errors.js';
 import { ReadyState } from '../../src/protocol/constants.js';
-import { cleanupStack } from '../_support/cleanup.js';
+import { cleanupStack, withTimeout } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
 
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Handlers that record messages and the close, with promise-returning waits. */
 class Inbox {

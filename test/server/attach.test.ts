@@ -9,25 +9,11 @@ import { createServer } from '../../src/server/server.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
 import { Opcode, close, text } from '../_support/frames.js';
 import { openRawClient, type RawClient } from '../_support/raw-client.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, withTimeout, waitFor } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
 type Defer = (cleanup: () => unknown) => void;
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /** A plain node:http server that answers /hello itself and 404 otherwise; closed (all connections) on cleanup. */
 async function plainServer(defer: Defer): Promise<{ server: http.Server; port: number; requests: string[] }> {

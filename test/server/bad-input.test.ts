@@ -11,19 +11,11 @@ import * as path from 'node:path';
 import { createServer } from '../../src/server/server.js';
 import { Opcode, close, text } from '../_support/frames.js';
 import { openRawClient, type RawClient } from '../_support/raw-client.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, sleep, waitFor } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
 type LogLine = Record<string, unknown> & { event: string };
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 interface Exchange { received: string; closed: boolean; elapsedMs: number }
 

@@ -8,7 +8,7 @@ import { createServer, type Switchyard } from '../../src/server/server.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
 import { Opcode, binary, close, continuation, patternBytes, text } from '../_support/frames.js';
 import { openRawClient, type HandshakeOptions, type RawClient } from '../_support/raw-client.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, waitFor } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
@@ -23,14 +23,6 @@ async function rawWebSocket(defer: Defer, port: number, urlPath: string, options
   const client = await openRawClient(port, HOST, { ...options, path: urlPath });
   defer(() => client.destroy());
   return client;
-}
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 function echo(): { message(ws: WebSocket<undefined>, data: Buffer, isBinary: boolean): void } {

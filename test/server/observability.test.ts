@@ -8,26 +8,12 @@ import * as http from 'node:http';
 import { createServer, type Switchyard } from '../../src/server/server.js';
 import { Opcode, close, text } from '../_support/frames.js';
 import { openRawClient, type HandshakeOptions, type RawClient } from '../_support/raw-client.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, sleep, withTimeout, waitFor } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
 type Defer = (cleanup: () => unknown) => void;
 type LogLine = Record<string, unknown> & { event: string };
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 function request(port: number, method: string, urlPath: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return withTimeout(new Promise((resolve, reject) => {

@@ -10,7 +10,7 @@ import type { WebSocket } from '../../src/transport/websocket.js';
 import type { Params } from '../../src/http/router.js';
 import { Opcode, pong, text } from '../_support/frames.js';
 import { openRawClient, type HandshakeOptions, type RawClient } from '../_support/raw-client.js';
-import { cleanupStack } from '../_support/cleanup.js';
+import { cleanupStack, withTimeout, waitFor } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
@@ -25,20 +25,6 @@ async function rawWebSocket(defer: Defer, port: number, urlPath: string, options
   const client = await openRawClient(port, HOST, { ...options, path: urlPath });
   defer(() => client.destroy());
   return client;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 interface HttpResult { status: number; headers: http.IncomingHttpHeaders; body: string }

@@ -14,7 +14,7 @@ import type { WebSocket } from '../../src/transport/websocket.js';
 import { ProtocolError } from '../../src/errors.js';
 import { Opcode, binary, close, text, unmaskedFrame } from '../_support/frames.js';
 import { openRawClient, type HandshakeOptions, type RawClient } from '../_support/raw-client.js';
-import { cleanupStack } from '../_support/cleanup.js';
+import { cleanupStack, withTimeout, waitFor } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
@@ -30,20 +30,6 @@ async function rawWebSocket(defer: (cleanup: () => unknown) => void, port: numbe
   const client = await openRawClient(port, HOST, { ...options, path: urlPath });
   defer(() => client.destroy());
   return client;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 interface HttpResult { status: number; headers: http.IncomingHttpHeaders; body: string }

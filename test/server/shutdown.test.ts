@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { createServer, type Switchyard } from '../../src/server/server.js';
 import { Opcode, close, describeFrame } from '../_support/frames.js';
 import { openRawClient, type RawClient } from '../_support/raw-client.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, sleep, withTimeout, waitFor } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
@@ -24,20 +24,6 @@ async function rawWebSocket(defer: Defer, port: number, urlPath: string): Promis
   defer(() => client.destroy());
   assert.equal(client.response.statusCode, 101, client.response.raw);
   return client;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 async function expectShutdownFrame(client: RawClient): Promise<void> {

@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { createServer, type Switchyard } from '../../src/server/server.js';
 import { connect } from '../../src/client/connect.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, withTimeout, waitFor } from '../_support/cleanup.js';
 import { needPeer } from '../_support/peers.js';
 
 const TIMEOUT_MS = 5000;
@@ -25,20 +25,6 @@ function opensslMissing(): string | undefined {
     opensslProbe = result.status === 0 ? undefined : 'openssl not found on PATH (install Debian openssl)';
   }
   return opensslProbe;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 /** One certificate for the whole file: generated once, removed at the end. */

@@ -10,7 +10,7 @@ import { ReadyState } from '../../src/protocol/constants.js';
 import { Opcode, close, describeFrame, pong, text } from '../_support/frames.js';
 import type { ServerFrame } from '../_support/frames.js';
 import { openRawClient, type RawClient } from '../_support/raw-client.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, sleep, waitFor } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 
@@ -46,14 +46,6 @@ async function rawWebSocket(started: Started): Promise<RawClient> {
   return client;
 }
 
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /**
  * Reads frames for `durationMs`, answering every ping with a matching pong when `answerPings` is set, and

@@ -9,7 +9,7 @@ import { createServer, type Switchyard } from '../../src/server/server.js';
 import type { ServerOptions } from '../../src/server/options.js';
 import { Opcode, binary, continuation, describeFrame, patternBytes, text } from '../_support/frames.js';
 import { openRawClient, type RawClient } from '../_support/raw-client.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, sleep, waitFor } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
@@ -25,14 +25,6 @@ async function rawWebSocket(defer: Defer, port: number, urlPath: string): Promis
   defer(() => client.destroy());
   assert.equal(client.response.statusCode, 101, client.response.raw);
   return client;
-}
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 interface Piece { data: Buffer; isBinary: boolean; isLast: boolean }
