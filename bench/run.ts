@@ -13,6 +13,10 @@ import type { EchoResult, IdleResult, LoadResult, WorkerEvent } from './load.js'
 import type { ProfileWindow } from './profile-summary.js';
 import { readCpuSplit, readRssKiB } from './proc-stats.js';
 import { summariseProfile } from './profile-summary.js';
+import type { BenchSuite, Verdict } from './suite.js';
+
+/** Suites comparing against other peers (websocketd, websockify, the ws client); each owns its processes. */
+const SUITES: readonly BenchSuite[] = [];
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const SWITCHYARD_CLI = resolve(BENCH_DIR, '../src/cli/main.js');
@@ -720,14 +724,6 @@ interface RunRecord {
   error?: string;
 }
 
-interface Verdict {
-  description: string;
-  value: string;
-  met: boolean | undefined;
-  /** Shown for information, not a target (never fails --check). */
-  info?: boolean;
-}
-
 const DEFAULT_BROADCAST_INFLIGHT = [1, 16];
 
 const USAGE = `usage: npm run bench -- [options]
@@ -747,7 +743,9 @@ const USAGE = `usage: npm run bench -- [options]
   --deflate-idle-connections N  connections in deflate-idle (default 2000)
   --deflate-variants N       different 1 KiB JSON messages each deflate-echo connection sends in turn (default 64;
                              1 sends the same message every time, which context takeover makes nearly free to compress)
-  --scenarios LIST           comma list of ${SCENARIO_IDS.join(',')} (default all)
+  --scenarios LIST           comma list of ${SCENARIO_IDS.join(',')},
+                             ${SUITES.flatMap((suite) => suite.scenarios).join(',')} (default all)
+${SUITES.flatMap((suite) => suite.scenarios.map((id) => `                               ${id}: ${suite.help[id] ?? ''}`)).join('\n')}
   --no-reference             skip the raw TCP echo reference line (echo and idle; broadcast and deflate have none)
   --candidate ws             put ws in switchyard's slot (harness self-check: ratios should be near 1.00x)
   --profile LIST             run these servers (switchyard,switchyard-l6,ws,tcp) under node --cpu-prof and print the top
@@ -768,7 +766,7 @@ async function main(): Promise<number> {
       'warmup-ms': { type: 'string' },
       'duration-ms': { type: 'string' },
       'idle-connections': { type: 'string' },
-      scenarios: { type: 'string', default: SCENARIO_IDS.join(',') },
+      scenarios: { type: 'string', default: [...SCENARIO_IDS, ...SUITES.flatMap((suite) => suite.scenarios)].join(',') },
       'broadcast-inflight': { type: 'string' },
       'broadcast-duration-ms': { type: 'string' },
       'broadcast-publishers': { type: 'string' },
@@ -815,8 +813,14 @@ async function main(): Promise<number> {
   const specs = serverSpecs(candidate, 'echo'); // labels are the same in both modes
   const allScenarios = scenarios(settings);
   const selected = values.scenarios.split(',').map((id) => id.trim()).filter((id) => id !== '');
-  for (const id of selected) if (!(id in allScenarios)) throw new RangeError(`--scenarios: unknown scenario "${id}" (known: ${SCENARIO_IDS.join(', ')})`);
-  const scenarioList = selected.map((id) => allScenarios[id as ScenarioId]);
+  const suiteIds = new Set(SUITES.flatMap((suite) => suite.scenarios));
+  for (const id of selected) {
+    if (!(id in allScenarios) && !suiteIds.has(id)) {
+      throw new RangeError(`--scenarios: unknown scenario "${id}" (known: ${[...SCENARIO_IDS, ...suiteIds].join(', ')})`);
+    }
+  }
+  const scenarioList = selected.filter((id) => id in allScenarios).map((id) => allScenarios[id as ScenarioId]);
+  const suiteRuns = SUITES.map((suite) => ({ suite, selected: suite.scenarios.filter((id) => selected.includes(id)) })).filter((run) => run.selected.length > 0);
   const profiled = new Set(values.profile.split(',').map((name) => name.trim()).filter((name) => name !== ''));
   for (const name of profiled) if (!(name in specs)) throw new RangeError(`--profile: unknown server "${name}"`);
 
@@ -891,14 +895,31 @@ async function main(): Promise<number> {
 
   if (values.json !== undefined) writeFileSync(values.json, `${JSON.stringify({ settings, rounds, records }, null, 2)}\n`);
 
-  const verdicts = printReport(records, scenarioList, specs, orderFor(0), rounds);
+  const suiteFailures: string[] = [];
+  const suiteVerdicts: Verdict[] = [];
+  for (const { suite, selected: ids } of suiteRuns) {
+    const report = await suite.run(ids, {
+      rounds, quick: values.quick, warmupMs: settings.warmupMs, durationMs: settings.durationMs,
+      write: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+    });
+    suiteVerdicts.push(...report.verdicts);
+    suiteFailures.push(...report.failures);
+  }
+
+  const verdicts = [...(scenarioList.length > 0 ? printReport(records, scenarioList, specs, orderFor(0), rounds) : []), ...suiteVerdicts];
+  process.stdout.write('\ntargets\n');
+  for (const verdict of verdicts) {
+    const status = verdict.info === true ? 'info' : verdict.met === undefined ? 'N/A ' : verdict.met ? 'PASS' : 'MISS';
+    process.stdout.write(`  ${status}  ${verdict.description}: ${verdict.value}\n`);
+  }
   process.stdout.write(`\ntotal time ${formatFixed((performance.now() - startedAt) / 1000, 0)} s\n`);
   const broken = records.filter((record) => record.error !== undefined);
   if (broken.length > 0) {
     process.stdout.write(`\n${broken.length} run(s) failed:\n`);
     for (const record of broken) process.stdout.write(`  ${record.scenario} round ${record.round + 1} ${specs[record.server].label}: ${record.error}\n`);
-    return 1;
   }
+  if (suiteFailures.length > 0) process.stdout.write(`\n${suiteFailures.length} suite run(s) failed:\n${suiteFailures.map((failure) => `  ${failure}\n`).join('')}`);
+  if (broken.length > 0 || suiteFailures.length > 0) return 1;
   const missed = verdicts.filter((verdict) => verdict.met === false && verdict.info !== true);
   if (values.check && missed.length > 0) return 1;
   return 0;
@@ -1161,11 +1182,6 @@ function printReport(
     );
   }
 
-  process.stdout.write('\ntargets\n');
-  for (const verdict of verdicts) {
-    const status = verdict.info === true ? 'info' : verdict.met === undefined ? 'N/A ' : verdict.met ? 'PASS' : 'MISS';
-    process.stdout.write(`  ${status}  ${verdict.description}: ${verdict.value}\n`);
-  }
   return verdicts;
 }
 
