@@ -63,6 +63,10 @@ export function lighttpdMissing(): string | undefined {
   return existsSync('/usr/sbin/lighttpd') ? undefined : programMissing('lighttpd', 'lighttpd');
 }
 
+export function apacheMissing(): string | undefined {
+  return existsSync('/usr/sbin/apache2') ? undefined : programMissing('apache2', 'apache2');
+}
+
 export function websocketdMissing(): string | undefined {
   return programMissing('websocketd', 'websocketd');
 }

@@ -1,6 +1,6 @@
-// Starts the real Debian nginx and lighttpd as an ordinary user on 127.0.0.1 ephemeral ports, configured with the
-// blocks docs/deploy.md marks `<!-- deploy-test: NAME -->` (copied out of the doc, only ports, certificate paths
-// and timeouts substituted), with every pid, log and temp path inside a temp dir; and stops them by pid.
+// Starts the real Debian nginx, Apache httpd and lighttpd on 127.0.0.1 ephemeral ports, configured with the blocks
+// docs/deploy.md marks `<!-- deploy-test: NAME -->` (copied out of the doc, only ports, certificate paths and
+// timeouts substituted), with every pid, log and temp path inside a temp dir; and stops them by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
@@ -287,4 +287,71 @@ export function startLighttpd(options: LighttpdOptions): Promise<RunningProxy> {
     await fsp.writeFile(confFile, lighttpdConf(dir, port, lighttpdSite(options)));
     return spawnProxy('lighttpd', lighttpdPath(), ['-D', '-f', confFile], port, dir, 'http', /server started/);
   }, 'switchyard-lighttpd-');
+}
+
+// ---- Apache httpd ----
+
+export interface ApacheOptions {
+  readonly upstreamPort: number;
+  /**
+   * The server's `Timeout` in the test frame (Debian's apache2.conf sets 300): a tunnel's idle timeout is the higher
+   * of it and the ProxyPass line's, which the doc leaves at its default (`Timeout` again).
+   */
+  readonly timeoutSeconds: number;
+  /** A last edit of the site block (a test that shows what a line does). */
+  readonly edit?: (site: string) => string;
+}
+
+export const apachePath = (): string => (existsSync('/usr/sbin/apache2') ? '/usr/sbin/apache2' : programPath('apache2'));
+
+export function apacheSite(options: ApacheOptions, port: number): string {
+  let site = docBlock('apache');
+  const upstream = `http://127.0.0.1:${options.upstreamPort}/`;
+  site = substitute(site, '<VirtualHost *:80>', `<VirtualHost 127.0.0.1:${port}>`, 'apache');
+  site = substitute(site, 'ProxyPass        / http://127.0.0.1:8080/ upgrade=websocket',
+    `ProxyPass        / ${upstream} upgrade=websocket`, 'apache');
+  site = substitute(site, 'ProxyPassReverse / http://127.0.0.1:8080/', `ProxyPassReverse / ${upstream}`, 'apache');
+  return options.edit ? options.edit(site) : site;
+}
+
+/**
+ * The test-only frame: what Debian's apache2.conf, ports.conf and `a2enmod proxy proxy_http headers` provide (the
+ * event MPM, the modules, Listen, Timeout), with the pid file, mutexes and runtime dir in `dir` and the error log on
+ * our stdout, so httpd runs in the foreground without touching /etc or /var.
+ */
+function apacheConf(dir: string, port: number, timeoutSeconds: number, site: string): string {
+  const modules = '/usr/lib/apache2/modules';
+  const load = (name: string) => `LoadModule ${name}_module ${modules}/mod_${name}.so`;
+  return [
+    `ServerRoot "${dir}"`,
+    `DefaultRuntimeDir "${dir}"`,
+    `PidFile "${path.join(dir, 'apache2.pid')}"`,
+    `Mutex file:${dir} default`,
+    load('mpm_event'), load('authz_core'), load('proxy'), load('proxy_http'), load('headers'),
+    // Started as root, httpd switches its children to this user (Debian's www-data; nobody exists everywhere).
+    'User nobody',
+    `Group ${process.platform === 'linux' ? 'nogroup' : 'nobody'}`,
+    'ServerName 127.0.0.1',
+    `Timeout ${timeoutSeconds}`,
+    `Listen 127.0.0.1:${port}`,
+    // stdio here is a socket, which open("/dev/stderr") refuses (ENXIO): a piped logger inherits it instead.
+    'ErrorLog "|/bin/cat"',
+    'LogLevel warn proxy:info proxy_http:info',
+    'StartServers 1',
+    'ServerLimit 1',
+    'ThreadsPerChild 64',
+    'MaxRequestWorkers 64',
+    '# ---- docs/deploy.md ----',
+    site,
+    '',
+  ].join('\n');
+}
+
+export function startApache(options: ApacheOptions): Promise<RunningProxy> {
+  return startOnFreePort(async (port, dir) => {
+    const confFile = path.join(dir, 'apache2.conf');
+    await fsp.writeFile(confFile, apacheConf(dir, port, options.timeoutSeconds, apacheSite(options, port)));
+    return spawnProxy('apache2', apachePath(), ['-d', dir, '-f', confFile, '-DFOREGROUND'], port, dir, 'http',
+      /resuming normal operations/);
+  }, 'switchyard-apache-');
 }
