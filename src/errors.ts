@@ -24,11 +24,23 @@ export class ProtocolError extends SwitchyardError {
 export class HandshakeError extends SwitchyardError {
   /** The HTTP status a server answers with; on the client, the status the server sent (or 0). */
   readonly status: number;
-  constructor(code: string, status: number, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
+  /** Client role: the response's headers (lower-case names) when the server answered, else undefined. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>> | undefined;
+  /** Client role, a redirect: its Location resolved against the URL that was requested. */
+  readonly location: string | undefined;
+  constructor(code: string, status: number, message: string, options?: HandshakeErrorOptions) {
+    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'HandshakeError';
     this.status = status;
+    this.headers = options?.headers;
+    this.location = options?.location;
   }
+}
+
+export interface HandshakeErrorOptions {
+  cause?: unknown;
+  headers?: Readonly<Record<string, string | string[] | undefined>>;
+  location?: string;
 }
 
 /** Bad configuration; `field` names the option, flag or config path at fault. */

@@ -216,6 +216,12 @@ class ConnectionSession {
   #inputPaused = false;
   /** length-prefixed framing with messagePiece: the pieces of the message under way. */
   #pieces: Buffer[] | undefined;
+  /**
+   * What this turn of the event loop has for stdin, written at the end of it: the messages of one socket read
+   * reach the program in one write (one wake-up and one read for it), not one write per message.
+   */
+  #pendingInput: Array<Buffer | string> | undefined;
+  readonly #flushInputBound = (): void => this.#flushInput();
 
   constructor(ws: WebSocket<any>, options: ResolvedProcessOptions) {
     this.#ws = ws;
@@ -261,9 +267,24 @@ class ConnectionSession {
     this.#write(chunks);
   }
 
+  /** Queues `chunks` (a fresh array, adopted) for stdin; see #pendingInput. */
   #write(chunks: Array<Buffer | string>): void {
     if (this.#webSocketClosed) return;
-    if (!this.#child.writeAll(chunks) && !this.#inputPaused) {
+    const pending = this.#pendingInput;
+    if (pending !== undefined) {
+      for (const chunk of chunks) pending.push(chunk);
+      return;
+    }
+    this.#pendingInput = chunks;
+    // After the handler that delivered this message returns: every message of the same read is queued by then.
+    process.nextTick(this.#flushInputBound);
+  }
+
+  #flushInput(): void {
+    const chunks = this.#pendingInput;
+    if (chunks === undefined) return;
+    this.#pendingInput = undefined;
+    if (!this.#child.writeAll(chunks) && !this.#inputPaused && !this.#webSocketClosed) {
       this.#inputPaused = true;
       this.#ws.pause();
     }
@@ -305,6 +326,8 @@ class ConnectionSession {
     if (this.#webSocketClosed) return;
     this.#webSocketClosed = true;
     this.#pieces = undefined;
+    // Messages that came before the close still reach the program, ahead of its stdin EOF.
+    this.#flushInput();
     this.#child.stop();
   }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The switchyard command line: `serve` (files and WebSocket routes on one port), `exec` (one program on every
-// path, websocketd's way) and `demo`. The only module that reads process.argv, prints, or exits; parsing and
+// path, websocketd's way), `demo` and `connect` (the client, in connect-command.ts). The only module that reads process.argv, prints, or exits; parsing and
 // checking live in src/config/ (pure, unit-tested).
 // Usage and config errors exit 2 with one line naming the flag or config field.
 import { Server as TlsServer } from 'node:tls';
@@ -14,6 +14,7 @@ import { loadResources, loadServeConfig, type LoadedServeConfig } from '../confi
 import { formatConfig, mergeConfig } from '../config/merge.js';
 import { allProcessesExited } from '../bridges/process-bridge.js';
 import { createDemoServer } from './demo.js';
+import { runConnect } from './connect-command.js';
 
 class UsageError extends Error {}
 class RuntimeFailure extends Error {}
@@ -131,12 +132,26 @@ async function demo(args: string[]): Promise<void> {
   process.stdout.write(`switchyard listening on ${url}\nswitchyard demo: open ${url.replace('127.0.0.1', 'localhost')}/ in a browser\n`);
 }
 
+/** Where a usage error points: the general help, or a subcommand's own. */
+let helpCommand = 'switchyard --help';
+
+/** Exits once stdout and stderr have handed over what was written (connect's output may still be queued on a pipe). */
+async function exitWhenFlushed(code: number): Promise<never> {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.writableLength > 0 && !stream.destroyed) await new Promise<void>((resolve) => stream.write('', () => resolve()));
+  }
+  process.exit(code);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve': return serve(rest);
     case 'exec': return exec(rest);
     case 'demo': return demo(rest);
+    case 'connect':
+      helpCommand = 'switchyard connect --help';
+      return exitWhenFlushed(await runConnect(rest));
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(renderUsage());
       return;
@@ -147,13 +162,13 @@ async function main(argv: string[]): Promise<void> {
 
 /** A flag or argument error (the pointer to --help helps); otherwise the field is a path in the config file. */
 function isCommandLineField(field: string): boolean {
-  return field.startsWith('-') || field === 'ROOT' || field === 'demo' || field === 'exec' || field === 'PROGRAM';
+  return field.startsWith('-') || field === 'ROOT' || field === 'URL' || field === 'demo' || field === 'exec' || field === 'PROGRAM';
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof ConfigError) {
     if (isCommandLineField(error.field) || configFileInUse === undefined) {
-      process.stderr.write(`switchyard: ${error.message}\nRun "switchyard --help" for usage.\n`);
+      process.stderr.write(`switchyard: ${error.message}\nRun "${helpCommand}" for usage.\n`);
     } else {
       process.stderr.write(`switchyard: ${configFileInUse}: ${error.message}\n`);
     }

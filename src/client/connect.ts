@@ -1,29 +1,39 @@
-// connect(): the client role. Dials ws:// or wss://, sends the opening handshake through node's HTTP client,
-// verifies the 101 answer with the protocol core, and returns the same WebSocket type the server uses.
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { isIP, type Socket } from 'node:net';
+// connect(): the client role. Checks the options, runs the opening handshake (dial.ts), follows redirects when
+// asked (redirects.ts), verifies the 101 answer with the protocol core, and returns the same WebSocket type the
+// server uses. The reference is docs/client.md.
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { HandshakeError } from '../errors.js';
-import { createClientHandshake, verifyServerResponse } from '../protocol/handshake.js';
+import { createClientHandshake, verifyServerResponse, type ClientHandshake } from '../protocol/handshake.js';
 import { acceptDeflateResponse, deflateOffer, type DeflateAgreement, type DeflateNegotiationOptions } from '../protocol/deflate-negotiation.js';
 import { TimerSweep, sweepResolutionFor } from '../transport/timers.js';
 import { WebSocket, type WebSocketHandlers } from '../transport/websocket.js';
+import { checkInboxOptions, type MessageInboxOptions } from '../transport/message-inbox.js';
 import { DEFAULT_POLICY, resolvePolicy, type WebSocketPolicy, type WebSocketPolicyOptions } from '../transport/policy.js';
+import { parseClientUrl, type ClientTarget } from './client-url.js';
+import { dial, type ClientTlsOptions } from './dial.js';
+import { headersFor, isRedirectStatus, locationOf, nextHop, type RedirectChain } from './redirects.js';
 
-export interface ConnectOptions<Data = undefined> extends WebSocketPolicyOptions {
+export type { ClientTlsOptions } from './dial.js';
+
+export interface ConnectOptions<Data = undefined> extends WebSocketPolicyOptions, ClientTlsOptions, MessageInboxOptions {
   /** Subprotocols to offer, in order of preference. */
   protocols?: readonly string[];
-  /** Extra request headers. */
+  /** Extra request headers. The handshake's own fields (Upgrade, Sec-WebSocket-*) cannot be overridden. */
   headers?: Readonly<Record<string, string>>;
   origin?: string;
-  /** Fail if the 101 answer has not arrived by then. Default 10 s. */
+  /** Fail unless the 101 answer has arrived by then, counting every redirect on the way. Default 10 s. */
   handshakeTimeoutMs?: number;
+  /** Follow up to this many 301/302/303/307/308 answers. Default 0: a redirect rejects with its Location. */
+  followRedirects?: number;
+  /** Connect over this Unix socket instead of TCP; the URL's host still goes in the Host header (and SNI). */
+  socketPath?: string;
+  /** Without a `message` handler, messages wait for `ws.messages()` from the start (see docs/client.md). */
   handlers?: WebSocketHandlers<Data>;
   data?: Data;
-  /** For wss://: verify the server's certificate (default true). */
-  rejectUnauthorized?: boolean;
-  ca?: string | Buffer | Array<string | Buffer>;
 }
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** A client's defaults: the server's, but no keep-alive pings unless asked for. */
 const CLIENT_POLICY: WebSocketPolicy = { ...DEFAULT_POLICY, pingIntervalMs: 0 };
@@ -38,91 +48,170 @@ function sweepFor(policy: WebSocketPolicy): TimerSweep {
   return sweep;
 }
 
-export function connect<Data = undefined>(url: string | URL, options: ConnectOptions<Data> = {}): Promise<WebSocket<Data>> {
-  const target = new URL(url);
-  if (target.protocol !== 'ws:' && target.protocol !== 'wss:') {
-    return Promise.reject(new TypeError(`connect() takes a ws:// or wss:// URL (got ${target.protocol}//)`));
+/** Everything connect() works out before dialing; every check that can fail synchronously is made here. */
+interface ConnectPlan {
+  readonly target: ClientTarget;
+  readonly policy: WebSocketPolicy;
+  readonly deflateWishes: DeflateNegotiationOptions | undefined;
+  readonly handshakeOptions: { protocols?: readonly string[]; origin?: string; extensions?: string };
+  readonly headers: Readonly<Record<string, string>>;
+  readonly handshakeTimeoutMs: number;
+  readonly followRedirects: number;
+}
+
+function plan<Data>(url: string | URL, options: ConnectOptions<Data>): ConnectPlan {
+  if (options.socketPath !== undefined && (typeof options.socketPath !== 'string' || options.socketPath === '')) {
+    throw new TypeError('socketPath must be a non-empty string');
   }
-  if (target.hash !== '') return Promise.reject(new TypeError('a WebSocket URL must not have a fragment (RFC 6455 §3)'));
-  const secure = target.protocol === 'wss:';
+  if (options.servername !== undefined && typeof options.servername !== 'string') throw new TypeError('servername must be a string');
+  const target = parseClientUrl(url, options.socketPath);
+  if (options.socketPath !== undefined && target.href.includes('+unix:')) {
+    throw new TypeError(`${target.href} names its socket already; socketPath goes with a ws:// or wss:// URL`);
+  }
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  if (typeof handshakeTimeoutMs !== 'number' || !(handshakeTimeoutMs > 0) || !Number.isFinite(handshakeTimeoutMs)) {
+    throw new RangeError(`handshakeTimeoutMs must be a positive number of milliseconds (got ${String(handshakeTimeoutMs)})`);
+  }
+  const followRedirects = options.followRedirects ?? 0;
+  if (!Number.isSafeInteger(followRedirects) || followRedirects < 0) {
+    throw new RangeError(`followRedirects must be a whole number, 0 or more (got ${String(followRedirects)})`);
+  }
+  checkInboxOptions(options);
+  const policy = resolvePolicy(CLIENT_POLICY, options);
+  let deflateWishes: DeflateNegotiationOptions | undefined;
+  if (policy.perMessageDeflate) {
+    deflateWishes = {
+      serverNoContextTakeover: policy.deflateServerNoContextTakeover,
+      clientNoContextTakeover: policy.deflateClientNoContextTakeover,
+      serverMaxWindowBits: policy.deflateServerMaxWindowBits,
+      clientMaxWindowBits: Math.max(9, policy.deflateClientMaxWindowBits),
+    };
+  }
   const handshakeOptions = {
     ...(options.protocols !== undefined && { protocols: options.protocols }),
     ...(options.origin !== undefined && { origin: options.origin }),
+    ...(deflateWishes !== undefined && { extensions: deflateOffer(deflateWishes) }),
   };
-  let handshake: ReturnType<typeof createClientHandshake>;
-  let policy: WebSocketPolicy;
-  let deflateWishes: DeflateNegotiationOptions | undefined;
+  createClientHandshake(handshakeOptions); // throws TypeError for a subprotocol that is not a token, or repeated
+  const headers = options.headers ?? {};
+  if (typeof headers !== 'object' || headers === null) throw new TypeError('headers must be an object of header names to string values');
+  return { target, policy, deflateWishes, handshakeOptions, headers, handshakeTimeoutMs, followRedirects };
+}
+
+/**
+ * Opens a WebSocket connection. Resolves once the 101 answer is verified; rejects with TypeError or RangeError
+ * for bad arguments (before any I/O), HandshakeError when the server's answer is refused, and SwitchyardError
+ * (keeping node's code and its error as `cause`) when the connection itself fails.
+ */
+export function connect<Data = undefined>(url: string | URL, options: ConnectOptions<Data> = {}): Promise<WebSocket<Data>> {
+  let connectPlan: ConnectPlan;
   try {
-    policy = resolvePolicy(CLIENT_POLICY, options);
-    if (policy.perMessageDeflate) {
-      deflateWishes = {
-        serverNoContextTakeover: policy.deflateServerNoContextTakeover,
-        clientNoContextTakeover: policy.deflateClientNoContextTakeover,
-        serverMaxWindowBits: policy.deflateServerMaxWindowBits,
-        clientMaxWindowBits: Math.max(9, policy.deflateClientMaxWindowBits),
-      };
-    }
-    handshake = createClientHandshake({ ...handshakeOptions, ...(deflateWishes !== undefined && { extensions: deflateOffer(deflateWishes) }) });
+    connectPlan = plan(url, options);
   } catch (error) {
     return Promise.reject(error);
   }
-  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+  const handshakeTimeoutMs = connectPlan.handshakeTimeoutMs;
 
   return new Promise((resolve, reject) => {
-    const requestOptions = {
-      method: 'GET',
-      host: target.hostname.replace(/^\[|\]$/g, ''),
-      port: target.port === '' ? (secure ? 443 : 80) : Number(target.port),
-      path: `${target.pathname}${target.search}`,
-      headers: { ...options.headers, ...handshake.headers },
-      ...(secure && {
-        // SNI carries host names only (RFC 6066 §3): an IP address gets none.
-        ...(isIP(target.hostname.replace(/^\[|\]$/g, '')) === 0 && { servername: target.hostname }),
-        rejectUnauthorized: options.rejectUnauthorized ?? true,
-        ...(options.ca !== undefined && { ca: options.ca }),
-      }),
-    };
-    const request = secure ? httpsRequest(requestOptions) : httpRequest(requestOptions);
     let settled = false;
+    let abandon: (() => void) | undefined;
     const fail = (error: Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      request.destroy();
+      abandon?.();
       reject(error);
     };
+    // One deadline for the whole chain of redirects.
     const timer = setTimeout(() => fail(new HandshakeError('ERR_HANDSHAKE_TIMEOUT', 0, `no handshake answer within ${handshakeTimeoutMs} ms`)), handshakeTimeoutMs);
-    request.on('error', fail);
-    request.on('response', (response: IncomingMessage) => {
-      response.resume();
-      fail(new HandshakeError('ERR_HANDSHAKE_STATUS', response.statusCode ?? 0, `server answered ${response.statusCode} ${response.statusMessage ?? ''} instead of 101`.trimEnd()));
-    });
-    request.on('upgrade', (response: IncomingMessage, socket: Socket, head: Buffer) => {
-      if (settled) {
-        socket.destroy();
-        return;
-      }
-      let verified;
-      let deflate: DeflateAgreement | undefined;
+
+    const attempt = (target: ClientTarget, carried: Readonly<Record<string, string>>, chain: RedirectChain): void => {
+      const handshake = createClientHandshake(connectPlan.handshakeOptions);
+      const onAnswer = (response: IncomingMessage): void => {
+        const status = response.statusCode ?? 0;
+        try {
+          if (!isRedirectStatus(status)) {
+            const location = status >= 300 && status < 400 ? locationOf(response.headers, target) : undefined;
+            throw new HandshakeError('ERR_HANDSHAKE_STATUS', status, `server answered ${status} ${response.statusMessage ?? ''}`.trimEnd() + ' instead of 101', {
+              headers: response.headers, ...(location !== undefined && { location }),
+            });
+          }
+          const next = nextHop(status, response.statusMessage ?? '', response.headers, target, chain);
+          const nextChain = { original: chain.original, remaining: chain.remaining - 1, followed: chain.followed + 1 };
+          // Deferred: the answered request is torn down first, and a redirect loop cannot grow the stack.
+          setImmediate(() => { if (!settled) attempt(next, headersFor(next, chain, carried), nextChain); });
+        } catch (error) {
+          fail(error as Error);
+        }
+      };
+      const onUpgrade = (response: IncomingMessage, socket: Socket, head: Buffer): void => {
+        let ws: WebSocket<Data>;
+        try {
+          ws = openWebSocket(connectPlan, options, response, socket, target, handshake);
+        } catch (error) {
+          socket.destroy();
+          fail(error as Error);
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        resolve(ws);
+        ws.start(head);
+      };
       try {
-        verified = verifyServerResponse({ status: response.statusCode ?? 0, headers: response.headers }, handshake, {
-          protocols: options.protocols ?? [], extensions: deflateWishes === undefined ? [] : ['permessage-deflate'],
-        });
-        if (deflateWishes !== undefined) deflate = acceptDeflateResponse(response.headers['sec-websocket-extensions'], deflateWishes, response.statusCode ?? 0);
+        abandon = dial(target, requestHeaders(target, carried, handshake), tlsFor(target, chain, options), { upgrade: onUpgrade, answer: onAnswer, error: fail });
       } catch (error) {
-        socket.destroy();
         fail(error as Error);
-        return;
       }
-      settled = true;
-      clearTimeout(timer);
-      const ws = new WebSocket<Data>({
-        socket, role: 'client', policy, handlers: options.handlers ?? {}, sweep: sweepFor(policy),
-        protocol: verified.protocol, url: target.href, data: options.data as Data, ...(deflate !== undefined && { deflate }),
-      });
-      resolve(ws);
-      ws.start(head);
-    });
-    request.end();
+    };
+    const target = connectPlan.target;
+    attempt(target, connectPlan.headers, { original: target, remaining: connectPlan.followRedirects, followed: 0 });
   });
+}
+
+/** Verifies the 101 answer and makes the WebSocket over its socket (not started yet). Throws HandshakeError. */
+function openWebSocket<Data>(made: ConnectPlan, options: ConnectOptions<Data>, response: IncomingMessage, socket: Socket, target: ClientTarget, handshake: ClientHandshake): WebSocket<Data> {
+  const { policy, deflateWishes } = made;
+  const verified = verifyServerResponse({ status: response.statusCode ?? 0, headers: response.headers }, handshake, {
+    protocols: options.protocols ?? [], extensions: deflateWishes === undefined ? [] : ['permessage-deflate'],
+  });
+  let deflate: DeflateAgreement | undefined;
+  if (deflateWishes !== undefined) deflate = acceptDeflateResponse(response.headers['sec-websocket-extensions'], deflateWishes, response.statusCode ?? 0);
+  const handlers = options.handlers ?? {};
+  const ws = new WebSocket<Data>({
+    socket, role: 'client', policy, handlers, sweep: sweepFor(policy),
+    protocol: verified.protocol, url: target.href, data: options.data as Data, ...(deflate !== undefined && { deflate }),
+  });
+  // No message handler: messages wait for ws.messages() from the first one on (none lost before the loop starts).
+  if (handlers.message === undefined && handlers.messagePiece === undefined && policy.messagePieceBytes === 0) {
+    ws.openInbox(options.inboxHighWaterBytes === undefined ? undefined : { inboxHighWaterBytes: options.inboxHighWaterBytes });
+  }
+  return ws;
+}
+
+/** The TLS options for one hop: an explicit `servername` names the server connect() was given, no other. */
+function tlsFor(target: ClientTarget, chain: RedirectChain, options: ClientTlsOptions): ClientTlsOptions {
+  if (options.servername === undefined || target.authority === chain.original.authority) return options;
+  const { servername: _dropped, ...others } = options;
+  return others;
+}
+
+/**
+ * The request's header fields: the caller's (less any the handshake sets itself), Basic credentials from the
+ * URL unless an Authorization field is given, then the handshake's own fields.
+ */
+function requestHeaders(target: ClientTarget, carried: Readonly<Record<string, string>>, handshake: ClientHandshake): Record<string, string> {
+  const own = new Set(Object.keys(handshake.headers).map((name) => name.toLowerCase()));
+  const headers: Record<string, string> = {};
+  let hasAuthorization = false;
+  for (const [name, value] of Object.entries(carried)) {
+    const lower = name.toLowerCase();
+    if (own.has(lower)) continue;
+    if (lower === 'authorization') hasAuthorization = true;
+    headers[name] = value;
+  }
+  if (!hasAuthorization && (target.username !== '' || target.password !== '')) {
+    headers['Authorization'] = `Basic ${Buffer.from(`${target.username}:${target.password}`).toString('base64')}`;
+  }
+  return Object.assign(headers, handshake.headers);
 }

@@ -1,5 +1,6 @@
 // The --help text, generated from the schema's flags so that every flag is listed with its unit and default.
 import { serveFlagDefinitions, type FlagDefinition } from './flags.js';
+import { CONNECT_FLAGS, type ConnectFlag } from './connect-flags.js';
 import { routesSchema, schemaLeaves, type LeafSchema } from './schema.js';
 
 function humanBytes(bytes: number): string | undefined {
@@ -54,6 +55,8 @@ export function renderUsage(): string {
     '                                          back (options: --port N, --host H, --framing F, --line-buffered,',
     '                                          --shared, --path PATTERN; see the --exec-* flags below)',
     '  switchyard demo [--port N] [--host H]   the built-in demo (chat, echo, live readings)',
+    '  switchyard connect URL [options]        a WebSocket client: a prompt on a terminal, lines in and out in a',
+    '                                          pipe (its options: switchyard connect --help)',
     '',
     'Options for serve. Precedence: defaults < --config file < flags. Every key of the config file is in',
     'docs/configuration.md; relative paths in the file resolve against its directory.',
@@ -62,6 +65,48 @@ export function renderUsage(): string {
     section('TLS (give both or neither; then https:// and wss://):', pick('tls')),
     section('WebSocket policy (server-wide; a route in the config file may set its own):', pick('websocket')),
     section('Routes (PATH=VALUE flags split at the first "="; --exec runs COMMAND without a shell: words split on spaces, \'...\' and "..." quote, no | ; > $):', pick('routes')),
+  ].join('\n');
+}
+
+// ---- connect ----
+
+function connectFlagLine(flag: ConnectFlag): string {
+  const name = `${flag.short === undefined ? '' : `-${flag.short}, `}--${flag.name}${flag.arg === undefined ? '' : ` ${flag.arg}`}`;
+  const extras = [
+    flag.unit, flag.default === undefined ? undefined : `default ${flag.default}${flag.unit === 'bytes' && typeof flag.default === 'number' ? ` = ${humanBytes(flag.default) ?? ''}` : ''}`,
+  ].filter((part) => part !== undefined);
+  const text = `${flag.doc}${extras.length === 0 ? '' : ` (${extras.join(', ')})`}${flag.repeatable === true ? '; repeatable' : ''}`;
+  return `  ${name.padEnd(32)} ${text}`;
+}
+
+/** The usage text for `switchyard connect --help`. */
+export function renderConnectUsage(): string {
+  return [
+    'Usage: switchyard connect URL [options]',
+    '',
+    'A WebSocket client for ws:// and wss:// URLs.',
+    '',
+    'On a terminal (stdin and stdout both terminals): a "> " prompt; each line you type is sent as a text',
+    'message, and messages are printed above the prompt as they arrive ("< " text, "< [binary N bytes] ..."),',
+    'without disturbing the line being typed. Commands at the prompt:',
+    '  /ping [TEXT]                     send a ping; the pong is shown with its round-trip time',
+    '  /binary HEX                      send bytes as a binary message: /binary 68 69 (or 6869)',
+    '  /close [CODE] [REASON]           start the closing handshake (default 1000)',
+    '  /help                            list the commands',
+    '  //TEXT                           send a message that starts with "/"',
+    '  Ctrl-D closes with 1000; Ctrl-C too (twice exits at once).',
+    '',
+    'In a pipe: every stdin line is sent as a text message (a line that is not UTF-8 as binary), and every',
+    'message received is written to stdout followed by a newline: text as it is, binary as hex or base64.',
+    'Nothing else goes to stdout. End of stdin sends close 1000; messages arriving until the server\'s close',
+    'are still printed.',
+    '',
+    'Exit status: 0 after a normal close (1000, either side); 1 after any other close, with the code and',
+    'reason on stderr, or when the connection fails (refused, not 101, TLS); 2 for a usage error.',
+    '',
+    'Options:',
+    ...CONNECT_FLAGS.map(connectFlagLine),
+    '',
   ].join('\n');
 }
 

@@ -16,8 +16,12 @@ import type { DeflateAgreement } from '../protocol/deflate-negotiation.js';
 import { isUtf8 } from '../protocol/utf8.js';
 import { ProtocolError as ProtocolErrorClass } from '../errors.js';
 import { DeflatePipeline, type PipelineHost } from './deflate-pipeline.js';
+import { MessageInbox, MessageIterator, type MessageInboxOptions, type ReceivedMessage } from './message-inbox.js';
+import { CloseRecord, type CloseDetails } from './close-details.js';
 
 export type { WebSocketPolicy } from './policy.js';
+export type { MessageInboxOptions, ReceivedMessage } from './message-inbox.js';
+export type { CloseDetails } from './close-details.js';
 
 export interface WebSocketHandlers<Data = unknown> {
   open?(ws: WebSocket<Data>): void;
@@ -142,6 +146,10 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   #nextPingAtMs: number;
   #lastMessageAtMs: number;
   #closeDeadlineMs = 0;
+  /** Messages kept for messages(); made on first use. */
+  #inbox: MessageInbox | undefined;
+  /** How the connection ended; made when it closes, or earlier if someone awaits `closed`. */
+  #close: CloseRecord | undefined;
 
   constructor(init: WebSocketInit<Data>) {
     const { socket, policy } = init;
@@ -246,6 +254,50 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   get query(): URLSearchParams {
     const at = this.url.indexOf('?');
     return new URLSearchParams(at === -1 ? '' : this.url.slice(at + 1));
+  }
+
+  /**
+   * The connection's messages, in order, as an async iterator: `for await (const { data, isBinary } of
+   * ws.messages())`. Messages are kept from the first call on (connect() without a `message` handler keeps them
+   * from the start), reading pauses while more than `inboxHighWaterBytes` wait, and the loop ends once the
+   * connection has closed and every message received before the close was yielded. `break` does not close the
+   * connection: later messages wait for the next loop. The `message` handler, if any, still sees each message.
+   */
+  messages(options?: MessageInboxOptions): AsyncIterableIterator<ReceivedMessage> {
+    return new MessageIterator(this.openInbox(options));
+  }
+
+  /** @internal Starts keeping messages for messages(); connect() calls it before the first can arrive. */
+  openInbox(options?: MessageInboxOptions): MessageInbox {
+    let inbox = this.#inbox;
+    if (inbox === undefined) {
+      if (this.#policy.messagePieceBytes > 0) {
+        throw new TypeError('messages() takes whole messages, and this connection delivers them in pieces (messagePieceBytes > 0)');
+      }
+      inbox = this.#inbox = new MessageInbox(this, options);
+      if (this.#close?.details !== undefined) inbox.end();
+    } else if (options !== undefined) {
+      inbox.configure(options);
+    }
+    return inbox;
+  }
+
+  /** The close code the `close` handler got; undefined until then. */
+  get closeCode(): number | undefined {
+    return this.#close?.details?.code;
+  }
+
+  get closeReason(): string | undefined {
+    return this.#close?.details?.reason;
+  }
+
+  get closeWasClean(): boolean | undefined {
+    return this.#close?.details?.wasClean;
+  }
+
+  /** Resolves (never rejects) with the code, reason and wasClean once the connection has closed. */
+  get closed(): Promise<CloseDetails> {
+    return (this.#close ??= new CloseRecord()).promise;
   }
 
   /** Starts delivery: calls `open`, then feeds bytes that arrived together with the handshake. */
@@ -471,6 +523,7 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     this.bytesIn += data.length;
     this.#lastMessageAtMs = this.#sweep.nowMs;
     this.#handlers.message?.(this, data, isBinary);
+    this.#inbox?.push(data, isBinary);
   }
 
   onMessagePiece(piece: Buffer, isBinary: boolean, isLast: boolean): void {
@@ -657,7 +710,10 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   }
 
   #reportClosed(): void {
-    const { code, reason, wasClean } = this.#connection.closeInfo();
+    const details = this.#connection.closeInfo();
+    (this.#close ??= new CloseRecord()).settle(details);
+    this.#inbox?.end();
+    const { code, reason, wasClean } = details;
     const close = this.#handlers.close;
     if (close !== undefined) {
       try {

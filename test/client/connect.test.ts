@@ -4,17 +4,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import * as net from 'node:net';
 import { connect } from '../../src/client/connect.js';
-import { createServer, type WebSocketRoute } from '../../src/server/server.js';
+import type { WebSocketRoute } from '../../src/server/server.js';
 import type { WebSocket, WebSocketHandlers } from '../../src/transport/websocket.js';
-import { HandshakeError } from '../../src/errors.js';
+import { HandshakeError, SwitchyardError } from '../../src/errors.js';
 import { ReadyState } from '../../src/protocol/constants.js';
 import { cleanupStack, withTimeout } from '../_support/cleanup.js';
-
-const HOST = '127.0.0.1';
-const TIMEOUT_MS = 3000;
-
+import { HOST, TIMEOUT_MS, closedPort, echo, expectHandshakeError, rawHttpServer, rejection, socketClosed, startServer as startApp, type Defer } from './_servers.js';
 
 /** Handlers that record messages and the close, with promise-returning waits. */
 class Inbox {
@@ -56,54 +52,14 @@ class Inbox {
   }
 }
 
-async function startServer(defer: (cleanup: () => unknown) => void, routes: Record<string, WebSocketRoute<undefined>>): Promise<number> {
-  const app = createServer({ pingIntervalMs: 0, closeTimeoutMs: 1000 });
-  for (const [path, route] of Object.entries(routes)) app.websocket<undefined>(path, route);
-  defer(() => app.close());
-  return (await app.listen({ port: 0, host: HOST })).port;
+async function startServer(defer: Defer, routes: Record<string, WebSocketRoute<undefined>>): Promise<number> {
+  return (await startApp(defer, routes)).port;
 }
 
-const echo: WebSocketRoute<undefined> = { message(ws, data, isBinary) { ws.send(data, isBinary); } };
-
-async function open(defer: (cleanup: () => unknown) => void, url: string, options: Parameters<typeof connect<undefined>>[1] = {}): Promise<WebSocket<undefined>> {
+async function open(defer: Defer, url: string, options: Parameters<typeof connect<undefined>>[1] = {}): Promise<WebSocket<undefined>> {
   const ws = await withTimeout(connect<undefined>(url, options), TIMEOUT_MS, `connect(${url})`);
   defer(() => ws.terminate());
   return ws;
-}
-
-/** A raw TCP server that hands each request head (once complete) to `answer`. */
-async function rawHttpServer(defer: (cleanup: () => unknown) => void, answer: (head: string, socket: net.Socket) => void): Promise<{ port: number; sockets: net.Socket[] }> {
-  const sockets: net.Socket[] = [];
-  const server = net.createServer((socket) => {
-    sockets.push(socket);
-    socket.on('error', () => {});
-    let received = '';
-    socket.setEncoding('latin1').on('data', (chunk: string) => {
-      const before = received.length;
-      received += chunk;
-      if (before < received.length && received.includes('\r\n\r\n') && !received.slice(0, before).includes('\r\n\r\n')) answer(received, socket);
-    });
-  });
-  defer(() => new Promise<void>((resolve) => { for (const socket of sockets) socket.destroy(); server.close(() => resolve()); }));
-  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  return { port: (server.address() as net.AddressInfo).port, sockets };
-}
-
-function socketClosed(socket: net.Socket): Promise<void> {
-  return socket.destroyed ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));
-}
-
-async function expectHandshakeError(promise: Promise<unknown>, code: string, status: number): Promise<HandshakeError> {
-  let caught: unknown;
-  try {
-    await withTimeout(promise, TIMEOUT_MS * 2, 'connect() to settle');
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof HandshakeError, `expected a HandshakeError, got ${String(caught)}`);
-  assert.equal(caught.code, code);
-  assert.equal(caught.status, status);
-  return caught;
 }
 
 describe('connect() against our server', () => {
@@ -241,16 +197,90 @@ describe('connect() refuses bad servers', () => {
     })(), TIMEOUT_MS, 'the client to close the connection it gave up on');
   });
 
-  it('rejects a URL that is not ws:// or wss://, or that has a fragment, with TypeError', async () => {
-    await assert.rejects(connect('http://127.0.0.1:1/'), TypeError);
-    await assert.rejects(connect('ws://127.0.0.1:1/#fragment'), TypeError);
+  it('rejects with SwitchyardError code ECONNREFUSED naming the URL, with node\'s error as cause, when nothing listens', async () => {
+    const port = await closedPort();
+    const error = await rejection(connect(`ws://${HOST}:${port}/x`), 'connect to a closed port');
+    assert.ok(error instanceof SwitchyardError && !(error instanceof HandshakeError), `got ${String(error)}`);
+    assert.equal(error.code, 'ECONNREFUSED');
+    assert.match(error.message, new RegExp(`ws://${HOST}:${port}/x.*connection refused`));
+    assert.equal((error.cause as NodeJS.ErrnoException).code, 'ECONNREFUSED');
   });
 
-  it('rejects with ECONNREFUSED when nothing listens on the port', async () => {
-    const closedServer = net.createServer();
-    await new Promise<void>((resolve) => closedServer.listen(0, HOST, resolve));
-    const freePort = (closedServer.address() as net.AddressInfo).port;
-    await new Promise<void>((resolve) => closedServer.close(() => resolve()));
-    await assert.rejects(withTimeout(connect(`ws://${HOST}:${freePort}/`), TIMEOUT_MS, 'connect to a closed port'), (error: NodeJS.ErrnoException) => error.code === 'ECONNREFUSED');
+  it('rejects with the resolver\'s code and "cannot resolve host name" when DNS has no such host', async () => {
+    const error = await rejection(connect('ws://no-such-host.invalid/'), 'connect to an unresolvable host');
+    assert.ok(error instanceof SwitchyardError);
+    assert.ok(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME'].includes(error.code), error.code);
+    assert.match(error.message, /cannot resolve host name no-such-host\.invalid/);
+    assert.ok(error.cause instanceof Error);
+  });
+
+  it('rejects with ECONNRESET "closed the connection before answering" when the server hangs up on the request', async (t) => {
+    const defer = cleanupStack(t);
+    const server = await rawHttpServer(defer, (_head, socket) => socket.destroy());
+    const error = await rejection(connect(`ws://${HOST}:${server.port}/`), 'connect to a server that hangs up');
+    assert.ok(error instanceof SwitchyardError);
+    assert.equal(error.code, 'ECONNRESET');
+    assert.match(error.message, /closed the connection before answering the handshake/);
+    assert.ok(error.cause instanceof Error);
+  });
+
+  it('puts the response headers on a HandshakeError for a refused upgrade', async (t) => {
+    const defer = cleanupStack(t);
+    const server = await rawHttpServer(defer, (_head, socket) => {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    });
+    const error = await expectHandshakeError(connect(`ws://${HOST}:${server.port}/`), 'ERR_HANDSHAKE_STATUS', 503);
+    assert.equal(error.headers?.['retry-after'], '7');
+    assert.equal(error.location, undefined);
+  });
+});
+
+describe('connect() URLs and arguments', () => {
+  it('takes http:// and https:// URLs as ws:// and wss://, and ws.url reports the ws:// form', async (t) => {
+    const defer = cleanupStack(t);
+    const port = await startServer(defer, { '/echo': echo });
+    const ws = await open(defer, `http://${HOST}:${port}/echo?room=1`);
+    assert.equal(ws.url, `ws://${HOST}:${port}/echo?room=1`);
+    const secure = await rejection(connect(`https://${HOST}:${port}/echo`, { handshakeTimeoutMs: 2000 }), 'https:// to a plain server');
+    assert.ok(!(secure instanceof TypeError), 'https:// is dialled (as wss://), not refused as a URL');
+  });
+
+  it('rejects, before any I/O, a URL of another scheme, with a fragment, or not a URL at all, with TypeError', async () => {
+    for (const url of ['ftp://127.0.0.1:1/', 'ws://127.0.0.1:1/#fragment', 'ws://127.0.0.1:1/#', 'not a url', 'ws+unix://host/x.sock:/', 'ws+unix:///x.sock:nopath']) {
+      await assert.rejects(connect(url), TypeError, url);
+    }
+    const pending = connect('ftp://x/');
+    pending.catch(() => {});
+    assert.ok(pending instanceof Promise, 'bad URLs reject; connect() itself does not throw');
+  });
+
+  it('rejects bad options with TypeError or RangeError before any I/O', async () => {
+    const url = `ws://${HOST}:1/`;
+    await assert.rejects(connect(url, { followRedirects: -1 }), RangeError);
+    await assert.rejects(connect(url, { followRedirects: 1.5 }), RangeError);
+    await assert.rejects(connect(url, { handshakeTimeoutMs: 0 }), RangeError);
+    await assert.rejects(connect(url, { inboxHighWaterBytes: 0 }), RangeError);
+    await assert.rejects(connect(url, { socketPath: '' }), TypeError);
+    await assert.rejects(connect('ws+unix:///tmp/x.sock:/', { socketPath: '/tmp/y.sock' }), TypeError);
+    await assert.rejects(connect(url, { protocols: ['two words'] }), TypeError);
+    await assert.rejects(connect(url, { headers: { 'X-Bad': 'line\r\nbreak' } }), TypeError);
+  });
+
+  it('sends extra headers, Origin and URL credentials (as Basic), and keeps its own handshake fields', async (t) => {
+    const defer = cleanupStack(t);
+    const seen: Array<Record<string, string | string[] | undefined>> = [];
+    const port = await startServer(defer, { '/h': { upgrade(req) { seen.push(req.headers); } } });
+    await open(defer, `ws://alice:s%3Acret@${HOST}:${port}/h`, {
+      origin: 'https://app.example', headers: { 'X-Trace': 'abc', 'sec-websocket-version': '8', Upgrade: 'h2c' },
+    });
+    const headers = seen[0]!;
+    assert.equal(headers['x-trace'], 'abc');
+    assert.equal(headers['origin'], 'https://app.example');
+    assert.equal(headers['authorization'], `Basic ${Buffer.from('alice:s:cret').toString('base64')}`);
+    assert.equal(headers['sec-websocket-version'], '13');
+    assert.equal(headers['upgrade'], 'websocket');
+
+    await open(defer, `ws://alice:pw@${HOST}:${port}/h`, { headers: { Authorization: 'Bearer token' } });
+    assert.equal(seen[1]!['authorization'], 'Bearer token', 'an Authorization header beats URL credentials');
   });
 });

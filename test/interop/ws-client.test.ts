@@ -1,12 +1,10 @@
 // Interop with the `ws` package, a second peer nobody here wrote: ws as a CLIENT against
-// `switchyard serve --echo /echo --broadcast /chat`, and our client against a ws WebSocketServer.
+// `switchyard serve --echo /echo --broadcast /chat` (our client against a ws server: ws-server.test.ts).
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { startCliServer, type RunningServer } from '../_support/cli-server.js';
-import { describeOurClientAgainst, type EchoPeerServer } from './_our-client-suite.js';
 import { AsyncQueue, firstDifference, patternBytes, withTimeout } from './_wait.js';
 
 const stepMs = 5_000;
@@ -132,52 +130,3 @@ describe('ws client against switchyard serve --echo /echo --broadcast /chat', ()
     }
   });
 });
-
-/** A ws WebSocketServer with the paths the shared suite expects (see EchoPeerServer). */
-async function startWsEchoPeer(): Promise<EchoPeerServer> {
-  const wss = new WebSocketServer({
-    host: '127.0.0.1',
-    port: 0,
-    perMessageDeflate: false,
-    maxPayload: 1 << 24,
-    handleProtocols: (protocols) => (protocols.has('chat.v1') ? 'chat.v1' : false),
-  });
-  await withTimeout(once(wss, 'listening'), stepMs, 'the ws server to listen');
-  const closes = new Map<string, AsyncQueue<{ code: number; reason: string }>>();
-  const pongs = new Map<string, AsyncQueue<true>>();
-  const queue = <T>(map: Map<string, AsyncQueue<T>>, path: string): AsyncQueue<T> => {
-    let found = map.get(path);
-    if (!found) map.set(path, (found = new AsyncQueue<T>()));
-    return found;
-  };
-
-  wss.on('connection', (socket, request) => {
-    const path = request.url ?? '/';
-    socket.on('error', () => {});
-    socket.on('close', (code, reason) => queue(closes, path).push({ code, reason: reason.toString('utf8') }));
-    if (path === '/ping-me') {
-      socket.once('pong', () => {
-        queue(pongs, path).push(true);
-        socket.send('pong:ok');
-      });
-      socket.ping(Buffer.from('server-ping'));
-    }
-    socket.on('message', (data, isBinary) => {
-      if (path === '/server-close') socket.close(4002, 'server bye');
-      else socket.send(data, { binary: isBinary });
-    });
-  });
-
-  const port = (wss.address() as AddressInfo).port;
-  return {
-    wsUrl: `ws://127.0.0.1:${port}`,
-    serverSawClose: (path, timeoutMs) => queue(closes, path).next(timeoutMs, `the ws server to see ${path} close`),
-    serverSawPong: async (path, timeoutMs) => { await queue(pongs, path).next(timeoutMs, `ws server to get a pong on ${path}`); },
-    stop: async () => {
-      for (const client of wss.clients) client.terminate();
-      await withTimeout(new Promise<void>((resolve) => wss.close(() => resolve())), stepMs, 'the ws server to close');
-    },
-  };
-}
-
-describeOurClientAgainst('a ws WebSocketServer', () => undefined, startWsEchoPeer);

@@ -1,0 +1,121 @@
+// connect() to a local daemon over a Unix socket: ws+unix:///SOCKET:/PATH URLs (ws's syntax), the socketPath
+// option with a ws:// URL, wss+unix:// (TLS over the socket), a relative redirect that stays on the socket, and
+// a clear error when no socket is there. Servers are switchyard apps listening on a socket in a temp directory.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { connect } from '../../src/client/connect.js';
+import { createServer, type WebSocketRoute } from '../../src/server/server.js';
+import { SwitchyardError } from '../../src/errors.js';
+import { cleanupStack, withTimeout } from '../_support/cleanup.js';
+import { makeCertificate, OPENSSL_MISSING, type TestCertificate } from '../config/_certificates.js';
+import { TIMEOUT_MS, rejection, type Defer } from './_servers.js';
+
+let dir: string;
+let certificate: TestCertificate | undefined;
+let socketCount = 0;
+
+before(async () => {
+  dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'switchyard-unix-'));
+  certificate = await makeCertificate(await fsp.mkdtemp(path.join(dir, 'cert-')));
+});
+after(() => fsp.rm(dir, { recursive: true, force: true }));
+
+interface Opened {
+  readonly url: string;
+  readonly query: string;
+  readonly host: string | string[] | undefined;
+}
+
+/**
+ * A switchyard app on a fresh Unix socket: /echo echoes and records what each connection asked for; upgrades
+ * for /old get a 302 to /echo. With `tls`, it speaks TLS on the socket.
+ */
+async function unixServer(defer: Defer, tls?: TestCertificate): Promise<{ socketPath: string; opened: Opened[] }> {
+  const socketPath = path.join(dir, `app-${++socketCount}.sock`);
+  const opened: Opened[] = [];
+  const route: WebSocketRoute<undefined> = {
+    open(ws) { opened.push({ url: ws.url, query: ws.query.toString(), host: ws.headers['host'] }); },
+    message(ws, data, isBinary) { ws.send(data, isBinary); },
+  };
+  const app = createServer({ pingIntervalMs: 0, shutdownTimeoutMs: 200 }).websocket<undefined>('/echo', route);
+  const server = tls === undefined ? http.createServer() : https.createServer({ cert: tls.cert, key: tls.key });
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
+    if (req.url?.startsWith('/old') !== true) return;
+    socket.on('error', () => {});
+    socket.end('HTTP/1.1 302 Found\r\nLocation: /echo?moved=1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  });
+  app.attach(server);
+  defer(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await app.close();
+  });
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(socketPath, resolve); });
+  return { socketPath, opened };
+}
+
+async function echoOnce(ws: Awaited<ReturnType<typeof connect>>, text: string): Promise<string> {
+  ws.send(text);
+  const reply = await withTimeout(ws.messages().next(), TIMEOUT_MS, 'the echo');
+  return reply.value?.data.toString() ?? '(connection ended)';
+}
+
+describe('connect() over a Unix socket', () => {
+  it('echoes over ws+unix:///SOCKET:/PATH?QUERY; the server sees the path and query, ws.url is the URL given', async (t) => {
+    const defer = cleanupStack(t);
+    const { socketPath, opened } = await unixServer(defer);
+    const url = `ws+unix://${socketPath}:/echo?room=7`;
+    const ws = await withTimeout(connect(url), TIMEOUT_MS, `connect(${url})`);
+    defer(() => ws.terminate());
+    assert.equal(ws.url, url);
+    assert.equal(await echoOnce(ws, 'over the socket'), 'over the socket');
+    assert.deepEqual(opened, [{ url: '/echo?room=7', query: 'room=7', host: 'localhost' }]);
+  });
+
+  it('sends a ws:// URL over the socketPath option, with the URL\'s host in the Host header', async (t) => {
+    const defer = cleanupStack(t);
+    const { socketPath, opened } = await unixServer(defer);
+    const ws = await withTimeout(connect('ws://daemon.internal:8080/echo', { socketPath }), TIMEOUT_MS, 'connect with socketPath');
+    defer(() => ws.terminate());
+    assert.equal(ws.url, 'ws://daemon.internal:8080/echo');
+    assert.equal(await echoOnce(ws, 'via socketPath'), 'via socketPath');
+    assert.equal(opened[0]?.host, 'daemon.internal:8080');
+  });
+
+  it('follows a relative redirect on the same socket', async (t) => {
+    const defer = cleanupStack(t);
+    const { socketPath, opened } = await unixServer(defer);
+    const ws = await withTimeout(connect(`ws+unix://${socketPath}:/old`, { followRedirects: 1 }), TIMEOUT_MS, 'connect through a redirect');
+    defer(() => ws.terminate());
+    assert.equal(ws.url, `ws+unix://${socketPath}:/echo?moved=1`);
+    assert.equal(opened[0]?.url, '/echo?moved=1');
+  });
+
+  it('speaks TLS over the socket for wss+unix://, checking the certificate against "localhost"', async (t) => {
+    if (certificate === undefined) return t.skip(OPENSSL_MISSING);
+    const defer = cleanupStack(t);
+    const { socketPath } = await unixServer(defer, certificate);
+    const url = `wss+unix://${socketPath}:/echo`;
+    const ws = await withTimeout(connect(url, { ca: certificate.cert }), TIMEOUT_MS, `connect(${url})`);
+    defer(() => ws.terminate());
+    assert.equal(await echoOnce(ws, 'tls over the socket'), 'tls over the socket');
+    const untrusted = await rejection(connect(url), 'wss+unix without the ca');
+    assert.ok(untrusted instanceof SwitchyardError);
+    assert.match(untrusted.message, /TLS handshake/);
+  });
+
+  it('rejects with ENOENT "no Unix socket at PATH" when nothing is there, keeping node\'s error as cause', async () => {
+    const missing = path.join(dir, 'missing.sock');
+    const error = await rejection(connect(`ws+unix://${missing}:/echo`), 'connect to a missing socket');
+    assert.ok(error instanceof SwitchyardError);
+    assert.equal(error.code, 'ENOENT');
+    assert.match(error.message, new RegExp(`no Unix socket at ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    assert.equal((error.cause as NodeJS.ErrnoException).code, 'ENOENT');
+  });
+});
