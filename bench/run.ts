@@ -13,10 +13,12 @@ import type { EchoResult, IdleResult, LoadResult, WorkerEvent } from './load.js'
 import type { ProfileWindow } from './profile-summary.js';
 import { readCpuSplit, readRssKiB } from './proc-stats.js';
 import { summariseProfile } from './profile-summary.js';
+import { bridgeSuite } from './bridges.js';
+import { clientSuite } from './client-bench.js';
 import type { BenchSuite, Verdict } from './suite.js';
 
 /** Suites comparing against other peers (websocketd, websockify, the ws client); each owns its processes. */
-const SUITES: readonly BenchSuite[] = [];
+const SUITES: readonly BenchSuite[] = [clientSuite, bridgeSuite];
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const SWITCHYARD_CLI = resolve(BENCH_DIR, '../src/cli/main.js');
