@@ -2,10 +2,9 @@
 // an optional subprotocol, whole frames read for the checks before a run, the client's closing handshake, and
 // counters that walk frame headers only. Independent of src/, like frames.ts, so the client is not what is measured.
 import { createCipheriv } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
-import { HANDSHAKE_KEY, OPCODE, buildMaskedFrame, checkHandshakeResponse, decodeFrame, type DecodedFrame } from './frames.js';
+import type { Socket } from 'node:net';
+import { HANDSHAKE_KEY, OPCODE, buildMaskedFrame, decodeFrame, openWebSocket as openRawWebSocket, type DecodedFrame } from './frames.js';
 
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 /** Every step of a connection (upgrade, a reply, the closing handshake) must finish within this. */
 export const STEP_TIMEOUT_MS = 10_000;
 /** What tcp-target.ts --mode source sends, over and over, so the client can check what arrives. */
@@ -29,44 +28,11 @@ export function handshakeRequest(host: string, port: number, path: string, proto
   );
 }
 
-/** Connects and upgrades; resolves with the socket paused, so nothing is lost before the caller listens. */
-export function openWebSocket(host: string, port: number, request: Buffer): Promise<Opened> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
-    socket.setNoDelay(true);
-    let head = Buffer.alloc(0);
-    const timer = setTimeout(() => fail(new Error(`handshake timed out after ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
-    const cleanUp = (): void => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('error', fail);
-      socket.off('close', onClose);
-    };
-    function fail(error: Error): void {
-      cleanUp();
-      socket.destroy();
-      reject(error);
-    }
-    function onClose(): void {
-      fail(new Error('connection closed during the handshake'));
-    }
-    function onData(chunk: Buffer): void {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf(HEAD_END);
-      if (end === -1) return;
-      const text = head.subarray(0, end).toString('latin1');
-      const problem = checkHandshakeResponse(text);
-      if (problem !== undefined) return fail(new Error(`handshake failed: ${problem}`));
-      cleanUp();
-      socket.pause();
-      const protocol = /\r\nsec-websocket-protocol:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)/i.exec(text)?.[1] ?? '';
-      resolve({ socket, leftover: head.subarray(end + 4), protocol });
-    }
-    socket.on('data', onData);
-    socket.on('error', fail);
-    socket.on('close', onClose);
-    socket.once('connect', () => socket.write(request));
-  });
+/** Connects and upgrades (frames.ts), and reads the selected subprotocol from the answer. */
+export async function openWebSocket(host: string, port: number, request: Buffer): Promise<Opened> {
+  const { socket, leftover, head } = await openRawWebSocket(host, port, request, STEP_TIMEOUT_MS);
+  const protocol = /\r\nsec-websocket-protocol:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)/i.exec(head)?.[1] ?? '';
+  return { socket, leftover, protocol };
 }
 
 /** Reads whole frames until `count` arrived; resolves with them and the bytes after them, the socket paused again. */

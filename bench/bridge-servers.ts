@@ -7,6 +7,7 @@ import { createServer as createNetServer, connect as netConnect, type AddressInf
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { descendantPids } from './proc-tree.js';
+import { exited, waitForExit } from './child-processes.js';
 
 const HOST = '127.0.0.1';
 
@@ -21,8 +22,6 @@ export interface RunningProcess {
 }
 
 const running = new Set<RunningProcess>();
-
-const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null;
 
 /**
  * Signals the process group `started` leads (detached: the group id is its PID), and the process itself while it
@@ -39,15 +38,6 @@ function signalGroup(started: RunningProcess, signal: NodeJS.Signals): void {
 process.on('exit', () => {
   for (const started of running) signalGroup(started, 'SIGKILL');
 });
-
-function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => { child.off('exit', onExit); resolve(false); }, timeoutMs);
-    const onExit = (): void => { clearTimeout(timer); resolve(true); };
-    child.once('exit', onExit);
-  });
-}
 
 /** SIGTERM to its group, SIGKILL after `graceMs`; then SIGKILL to the group anyway, for workers it left behind. */
 export async function stopProcess(started: RunningProcess, graceMs = 3000): Promise<void> {

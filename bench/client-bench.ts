@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClientLoadResult, ClientName } from './client-load.js';
 import type { BenchSuite, SuiteReport, SuiteSettings, Verdict } from './suite.js';
+import { stopChild, track } from './child-processes.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const SWITCHYARD_CLI = resolve(BENCH_DIR, '../src/cli/main.js');
@@ -63,57 +64,6 @@ const SCENARIOS: readonly ClientScenario[] = [
   },
 ];
 
-// ---------------------------------------------------------------------------------------------------------------
-// Child processes: every one started here is tracked and killed by PID on any exit path (run.ts exits through
-// process.exit on signals and uncaught errors, which runs this 'exit' listener too).
-
-const children = new Set<ChildProcess>();
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-process.on('exit', () => {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-});
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolveExit) => {
-    const timer = setTimeout(() => {
-      child.off('exit', onExit);
-      resolveExit(false);
-    }, timeoutMs);
-    const onExit = (): void => {
-      clearTimeout(timer);
-      resolveExit(true);
-    };
-    child.once('exit', onExit);
-  });
-}
-
-async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
-  if (exited(child)) return;
-  child.kill('SIGTERM');
-  if (!(await waitForExit(child, graceMs))) {
-    child.kill('SIGKILL');
-    await waitForExit(child, 2000);
-  }
-}
 
 interface EchoServer {
   child: ChildProcess;

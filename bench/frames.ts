@@ -1,6 +1,7 @@
 // WebSocket bytes for the load generator: the client handshake, pre-built masked frames, and a counter that walks
 // frame headers across chunk boundaries without reading payloads. Deliberately independent of src/ so the
 // benchmark measures the server, not our own protocol code on the client side.
+import { connect, type Socket } from 'node:net';
 import { constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 /** RFC 6455 §1.3 example key and its accept value; servers do not require keys to be unique. */
@@ -314,4 +315,56 @@ export function sensorJson(bytes: number, variant = 0): Buffer {
   const message = Buffer.from(closeWith(NOTE.repeat(Math.ceil(room / NOTE.length) + 1).slice(0, room)), 'latin1');
   if (message.length !== bytes) throw new Error(`sensorJson made ${message.length} bytes, not ${bytes}`);
   return message;
+}
+
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+
+export interface OpenedSocket {
+  socket: Socket;
+  /** Bytes that arrived after the response head. */
+  leftover: Buffer;
+  /** The response head (status line and headers, latin1), for the extension answer. */
+  head: string;
+}
+
+/** Connects and upgrades; resolves with the socket paused, so no frame is lost before the caller listens. */
+export function openWebSocket(host: string, port: number, request: Buffer, timeoutMs: number): Promise<OpenedSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    socket.setNoDelay(true);
+    let head: Buffer | undefined;
+    const timer = setTimeout(() => fail(new Error(`handshake timed out after ${timeoutMs} ms`)), timeoutMs);
+    const cleanUp = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('error', fail);
+      socket.off('close', onClose);
+    };
+    function fail(error: Error): void {
+      cleanUp();
+      socket.destroy();
+      reject(error);
+    }
+    function onClose(): void {
+      fail(new Error('connection closed during the handshake'));
+    }
+    function onData(chunk: Buffer): void {
+      head = head === undefined ? chunk : Buffer.concat([head, chunk]);
+      const end = head.indexOf(HEAD_END);
+      if (end === -1) {
+        if (head.length > 16_384) fail(new Error('response head larger than 16 KiB'));
+        return;
+      }
+      const headText = head.subarray(0, end).toString('latin1');
+      const problem = checkHandshakeResponse(headText);
+      if (problem !== undefined) return fail(new Error(`handshake failed: ${problem}`));
+      cleanUp();
+      socket.pause();
+      resolve({ socket, leftover: head.subarray(end + 4), head: headText });
+    }
+    socket.on('data', onData);
+    socket.on('error', fail);
+    socket.on('close', onClose);
+    socket.once('connect', () => socket.write(request));
+  });
 }

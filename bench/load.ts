@@ -18,6 +18,8 @@ import {
   buildHandshakeRequest,
   buildMaskedFrame,
   checkHandshakeResponse,
+  openWebSocket,
+  type OpenedSocket,
   compressMessage,
   decodeFrame,
   parseDeflateAnswer,
@@ -75,56 +77,6 @@ const HANDSHAKE_TIMEOUT_MS = 15_000;
 /** CLOCK_MONOTONIC in microseconds: the clock V8 stamps CPU profile samples with, the same in every process. */
 const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
-interface OpenedSocket {
-  socket: Socket;
-  /** Bytes that arrived after the response head. */
-  leftover: Buffer;
-  /** The response head (status line and headers, latin1), for the extension answer. */
-  head: string;
-}
-
-/** Connects and upgrades; resolves with the socket paused, so no frame is lost before the caller listens. */
-function openWebSocket(host: string, port: number, path: string, request: Buffer): Promise<OpenedSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port });
-    socket.setNoDelay(true);
-    let head: Buffer | undefined;
-    const timer = setTimeout(() => fail(new Error(`handshake timed out after ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS);
-    const cleanUp = (): void => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('error', fail);
-      socket.off('close', onClose);
-    };
-    function fail(error: Error): void {
-      cleanUp();
-      socket.destroy();
-      reject(error);
-    }
-    function onClose(): void {
-      fail(new Error('connection closed during the handshake'));
-    }
-    function onData(chunk: Buffer): void {
-      head = head === undefined ? chunk : Buffer.concat([head, chunk]);
-      const end = head.indexOf(HEAD_END);
-      if (end === -1) {
-        if (head.length > 16_384) fail(new Error('response head larger than 16 KiB'));
-        return;
-      }
-      const headText = head.subarray(0, end).toString('latin1');
-      const problem = checkHandshakeResponse(headText);
-      if (problem !== undefined) return fail(new Error(`handshake failed: ${problem}`));
-      cleanUp();
-      socket.pause();
-      resolve({ socket, leftover: head.subarray(end + 4), head: headText });
-    }
-    socket.on('data', onData);
-    socket.on('error', fail);
-    socket.on('close', onClose);
-    socket.once('connect', () => socket.write(request));
-  });
-}
-
 /** Errors worth another attempt: the kernel refused this one connection, not the server as a whole. */
 const RETRIABLE_CODES = new Set(['ECONNRESET', 'EADDRNOTAVAIL', 'EAGAIN', 'ETIMEDOUT', 'EPIPE']);
 const CONNECT_ATTEMPTS = 5;
@@ -172,7 +124,7 @@ async function openInBatches<T extends { socket: Socket }>(count: number, batchS
 
 function openMany(count: number, batchSize: number, host: string, port: number, path: string, extensions?: string): Promise<OpenedSocket[]> {
   const request = buildHandshakeRequest(host, port, path, extensions);
-  return openInBatches(count, batchSize, () => openWebSocket(host, port, path, request));
+  return openInBatches(count, batchSize, () => openWebSocket(host, port, request, HANDSHAKE_TIMEOUT_MS));
 }
 
 function explainOpenFailure(reason: unknown, opened: number, wanted: number): Error {

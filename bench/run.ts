@@ -16,6 +16,7 @@ import { summariseProfile } from './profile-summary.js';
 import { bridgeSuite } from './bridges.js';
 import { clientSuite } from './client-bench.js';
 import type { BenchSuite, Verdict } from './suite.js';
+import { killAllChildren, stopChild, track, waitForExit } from './child-processes.js';
 
 /** Suites comparing against other peers (websocketd, websockify, the ws client); each owns its processes. */
 const SUITES: readonly BenchSuite[] = [clientSuite, bridgeSuite];
@@ -25,24 +26,8 @@ const SWITCHYARD_CLI = resolve(BENCH_DIR, '../src/cli/main.js');
 const LOAD_SCRIPT = join(BENCH_DIR, 'load.js');
 
 // ---------------------------------------------------------------------------------------------------------------
-// Child processes: every one we start is tracked and killed on any exit path.
+// Child processes: every one we start is tracked (child-processes.ts) and killed on any exit path.
 
-const children = new Set<ChildProcess>();
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function killAllChildren(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  children.clear();
-}
-
-process.on('exit', killAllChildren);
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     process.stderr.write(`\nbench: ${signal}, stopping child processes\n`);
@@ -55,30 +40,6 @@ process.on('uncaughtException', (error) => {
   killAllChildren();
   process.exit(1);
 });
-
-function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolveExit) => {
-    const timer = setTimeout(() => {
-      child.off('exit', onExit);
-      resolveExit(false);
-    }, timeoutMs);
-    const onExit = (): void => {
-      clearTimeout(timer);
-      resolveExit(true);
-    };
-    child.once('exit', onExit);
-  });
-}
-
-async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  if (!(await waitForExit(child, graceMs))) {
-    child.kill('SIGKILL');
-    await waitForExit(child, 2000);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Servers under test.
