@@ -2,12 +2,15 @@
 // stdout lines) and one-shot requests (--execute). Owns the wiring, flow control and exit status; flags are
 // read by src/config/connect-flags.ts, the prompt is line-prompt.ts, text formats are message-format.ts.
 import { isUtf8 } from 'node:buffer';
-import { connect } from '../client/connect.js';
+import { STATUS_CODES } from 'node:http';
+import { connect, type ClientTlsOptions } from '../client/connect.js';
+import { isRedirectStatus } from '../client/redirects.js';
 import { parseConnectArgs, type ConnectInvocation } from '../config/connect-flags.js';
 import { renderConnectUsage } from '../config/help.js';
 import { HandshakeError } from '../errors.js';
 import { CloseCode, ReadyState } from '../protocol/constants.js';
 import type { WebSocket, WebSocketHandlers } from '../transport/websocket.js';
+import { loadClientTls } from './connect-tls.js';
 import { LinePrompt } from './line-prompt.js';
 import { LineSplitter } from './line-splitter.js';
 import { describeClose, pipeLine, terminalLine } from './message-format.js';
@@ -23,20 +26,29 @@ interface Closed { code: number; reason: string }
 
 type Mode = 'execute' | 'interactive' | 'pipe';
 
-/** Writes to stdout, pausing the WebSocket while stdout is full: a slow reader slows the server, not our memory. */
+/**
+ * Writes to stdout, pausing the WebSocket while stdout is full: a slow reader slows the server, not our memory.
+ * While paused nothing is read from the server, its close frame included, so every way out of the wait resumes
+ * reading: stdout draining, and stdout breaking (its reader gone: from then on messages are dropped, and the
+ * closing handshake that follows needs the server's close frame read).
+ */
 class Output {
   readonly #stdout = process.stdout;
-  #socket: WebSocket | undefined;
-  #waiting = false;
+  /** The connection this output paused, until it resumes it. */
+  #paused: WebSocket | undefined;
   #broken = false;
   /** Called once if stdout's reader goes away (EPIPE: `| head -1`). */
   onBroken: (() => void) | undefined;
+  readonly #drained = (): void => this.#resume();
 
   constructor() {
     this.#stdout.on('error', (error: NodeJS.ErrnoException) => {
       if (this.#broken) return;
       this.#broken = true;
       if (error.code !== 'EPIPE') process.stderr.write(`switchyard: cannot write to stdout: ${error.message}\n`);
+      // A broken stream never emits 'drain': without this the connection would stay paused, the server's answer
+      // to our close unread, until --close-timeout-ms dropped the connection.
+      this.#resume();
       this.onBroken?.();
     });
   }
@@ -47,14 +59,19 @@ class Output {
 
   line(text: string, ws: WebSocket): void {
     if (this.#broken) return;
-    this.#socket = ws;
-    if (this.#stdout.write(`${text}\n`) || this.#waiting) return;
-    this.#waiting = true;
+    if (this.#stdout.write(`${text}\n`) || this.#paused !== undefined) return;
+    // 'drain' comes from a later tick (never from inside write()), so the listener cannot miss it.
+    this.#paused = ws;
     ws.pause();
-    this.#stdout.once('drain', () => {
-      this.#waiting = false;
-      this.#socket?.resume();
-    });
+    this.#stdout.once('drain', this.#drained);
+  }
+
+  #resume(): void {
+    const ws = this.#paused;
+    if (ws === undefined) return;
+    this.#paused = undefined;
+    this.#stdout.removeListener('drain', this.#drained);
+    ws.resume();
   }
 
   /** Resolves once everything written so far has been handed to the OS. */
@@ -66,10 +83,21 @@ class Output {
   }
 }
 
-/** What a failed dial means, in words: refused, not found, not 101, TLS. */
-function explainConnectFailure(url: string, error: unknown): string {
+/** What a failed dial means, in words: refused, not found, not 101, a redirect not followed, TLS. */
+function explainConnectFailure(url: string, error: unknown, followRedirects: number): string {
   const prefix = `cannot connect to ${url}`;
-  if (error instanceof HandshakeError) return `${prefix}: ${error.message}`;
+  if (error instanceof HandshakeError) {
+    // connect()'s words for these name its option; say the flag instead.
+    const answered = `server answered ${error.status} ${STATUS_CODES[error.status] ?? ''}`.trimEnd();
+    if (error.code === 'ERR_HANDSHAKE_STATUS' && isRedirectStatus(error.status) && error.location !== undefined) {
+      return `${prefix}: ${answered} instead of 101, a redirect to ${error.location} (--follow-redirects N follows up to N redirects)`;
+    }
+    if (error.code === 'ERR_TOO_MANY_REDIRECTS') {
+      const where = error.location === undefined ? '' : ` to ${error.location}`;
+      return `${prefix}: ${answered}${where} after ${followRedirects} ${followRedirects === 1 ? 'redirect' : 'redirects'}, the most --follow-redirects ${followRedirects} allows`;
+    }
+    return `${prefix}: ${error.message}`;
+  }
   const failure = error as NodeJS.ErrnoException;
   switch (failure.code) {
     case 'ECONNREFUSED': return `${prefix}: connection refused (is a server listening there?)`;
@@ -77,10 +105,17 @@ function explainConnectFailure(url: string, error: unknown): string {
     case 'ETIMEDOUT': return `${prefix}: timed out`;
     case 'ECONNRESET': return `${prefix}: the server reset the connection during the handshake`;
     case 'EHOSTUNREACH': case 'ENETUNREACH': return `${prefix}: no route to the host`;
+    case 'ENOENT': return `${prefix}: no Unix socket at that path (is a server listening there?)`;
+    case 'EACCES': case 'EPERM': return `${prefix}: permission denied`;
   }
   // Node's TLS errors: certificate verification (codes in UPPER_CASE without ERR_) and ERR_TLS_*/ERR_SSL_*.
-  if (typeof failure.code === 'string' && (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(failure.code) || failure.code.startsWith('ERR_TLS') || failure.code.startsWith('ERR_SSL'))) {
-    const hint = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(failure.code) ? ' (--insecure skips certificate verification)' : '';
+  const code = failure.code;
+  if (typeof code === 'string' && (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL'))) {
+    let hint = '';
+    // The server's alerts about our certificate (or its absence), then our verdicts on the server's.
+    if (/ALERT_CERTIFICATE_REQUIRED|ALERT_UNKNOWN_CA|ALERT_BAD_CERTIFICATE/.test(code)) hint = ' (the server wants a client certificate it trusts: --cert FILE --key FILE)';
+    else if (/ALTNAME/.test(code)) hint = ' (--servername NAME checks it against another name; --insecure skips certificate verification)';
+    else if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) hint = ' (--ca FILE trusts the server\'s certificate; --insecure skips certificate verification)';
     return `${prefix}: TLS: ${failure.message}${hint}`;
   }
   return `${prefix}: ${failure.message ?? String(error)}`;
@@ -96,17 +131,19 @@ function modeOf(invocation: ConnectInvocation): Mode {
  * Throws ConfigError (exit 2) for bad arguments before any connection is made.
  */
 export async function runConnect(args: readonly string[]): Promise<number> {
-  const invocation = parseConnectArgs(args);
+  const invocation = parseConnectArgs(args, process.env);
   if (invocation.help) {
     process.stdout.write(renderConnectUsage());
     return EXIT_OK;
   }
-  return new ConnectSession(invocation, modeOf(invocation)).run();
+  const tls = loadClientTls(invocation);
+  return new ConnectSession(invocation, modeOf(invocation), tls).run();
 }
 
 class ConnectSession {
   readonly #invocation: ConnectInvocation;
   readonly #mode: Mode;
+  readonly #tls: ClientTlsOptions;
   readonly #output = new Output();
   #ws: WebSocket | undefined;
   #prompt: LinePrompt | undefined;
@@ -120,10 +157,13 @@ class ConnectSession {
   #interrupts = 0;
   #pingsSent: number[] = [];
   #repliesPrinted = 0;
+  /** Pipe mode: stdin is no longer read (the connection is closing or closed); `drain` must not restart it. */
+  #stdinStopped = false;
 
-  constructor(invocation: ConnectInvocation, mode: Mode) {
+  constructor(invocation: ConnectInvocation, mode: Mode, tls: ClientTlsOptions) {
     this.#invocation = invocation;
     this.#mode = mode;
+    this.#tls = tls;
   }
 
   async run(): Promise<number> {
@@ -137,6 +177,9 @@ class ConnectSession {
         headers: invocation.headers,
         ...(invocation.origin !== undefined && { origin: invocation.origin }),
         rejectUnauthorized: !invocation.insecure,
+        ...this.#tls,
+        ...(invocation.servername !== undefined && { servername: invocation.servername }),
+        followRedirects: invocation.followRedirects,
         handshakeTimeoutMs: invocation.handshakeTimeoutMs,
         pingIntervalMs: invocation.pingIntervalMs,
         maxMessageBytes: invocation.maxMessageBytes,
@@ -146,7 +189,7 @@ class ConnectSession {
       });
     } catch (error) {
       if (error instanceof TypeError || error instanceof RangeError) throw error;
-      process.stderr.write(`switchyard: ${explainConnectFailure(invocation.url, error)}\n`);
+      process.stderr.write(`switchyard: ${explainConnectFailure(invocation.url, error, invocation.followRedirects)}\n`);
       return EXIT_FAILURE;
     }
     this.#ws = ws;
@@ -166,7 +209,7 @@ class ConnectSession {
         const sentAt = this.#pingsSent.shift();
         if (sentAt !== undefined) this.#status(`pong (${Date.now() - sentAt} ms)`);
       },
-      drain: () => { if (this.#mode === 'pipe') process.stdin.resume(); },
+      drain: () => { if (this.#mode === 'pipe' && !this.#stdinStopped) process.stdin.resume(); },
       error: (_ws, error) => { this.#protocolError = error.message; },
       close: (_ws, code, reason) => this.#closed({ code, reason }),
     };
@@ -245,14 +288,16 @@ class ConnectSession {
   #pipe(ws: WebSocket): void {
     const stdin = process.stdin;
     const splitter = new LineSplitter();
-    let stopped = false;
+    const stop = (): void => {
+      this.#stdinStopped = true;
+      stdin.pause();
+    };
     const send = (line: Buffer): void => {
-      if (stopped) return;
+      if (this.#stdinStopped) return;
       // Lines that are valid UTF-8 go as text; anything else could not be a text message (RFC 6455 §5.6).
       if (ws.send(line, !isUtf8(line))) return;
       if (ws.readyState !== ReadyState.Open) {
-        stopped = true;
-        stdin.pause();
+        stop();
         return;
       }
       // Over the backpressure limit: read no more until `drain` (the handler resumes stdin).
@@ -270,10 +315,7 @@ class ConnectSession {
       process.stderr.write(`switchyard: cannot read stdin: ${error.message}\n`);
       this.#close(CloseCode.Normal, '');
     });
-    void this.#whenClosed.then(() => {
-      stopped = true;
-      stdin.pause();
-    });
+    void this.#whenClosed.then(stop);
   }
 
   #interactive(ws: WebSocket): void {
@@ -284,7 +326,8 @@ class ConnectSession {
     });
     this.#prompt = prompt;
     const protocol = ws.protocol === '' ? '' : ` (subprotocol ${ws.protocol})`;
-    prompt.print(`* connected to ${this.#invocation.url}${protocol}; /help lists commands, Ctrl-D closes`);
+    // ws.url: where the connection ended up (after redirects; http: shown as ws:).
+    prompt.print(`* connected to ${ws.url}${protocol}; /help lists commands, Ctrl-D closes`);
     prompt.start();
   }
 

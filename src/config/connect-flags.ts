@@ -1,5 +1,8 @@
 // The `switchyard connect URL` command line: its flags, their defaults and units, and the checks that turn
-// argv into a ConnectInvocation. Pure: throws ConfigError naming the flag (or URL) for anything wrong.
+// argv into a ConnectInvocation. Pure (files named by --ca/--cert/--key are read by the command, not here):
+// throws ConfigError naming the flag (or URL) for anything wrong.
+import { isIP } from 'node:net';
+import { parseClientUrl } from '../client/client-url.js';
 import { ConfigError } from '../errors.js';
 import { closestName } from './suggest.js';
 import { checkLeaf, checkListItem, describeValue } from './validate.js';
@@ -8,9 +11,15 @@ export const BINARY_FORMATS = ['hex', 'base64'] as const;
 /** How a binary message is written out: hex digits or base64. */
 export type BinaryFormat = (typeof BINARY_FORMATS)[number];
 
+/**
+ * The passphrase of an encrypted --key comes from this environment variable, not from a flag: a flag's value is
+ * visible to every user in `ps` and is kept in shell history.
+ */
+export const KEY_PASSPHRASE_ENV = 'SWITCHYARD_KEY_PASSPHRASE';
+
 export interface ConnectInvocation {
   readonly help: boolean;
-  /** ws:// or wss:// (as given); '' with help. */
+  /** ws://, wss://, http://, https://, ws+unix: or wss+unix: (as given; connect() reads http: as ws:); '' with help. */
   readonly url: string;
   /** --protocol: subprotocols offered, in order of preference. */
   readonly protocols: readonly string[];
@@ -19,6 +28,17 @@ export interface ConnectInvocation {
   readonly origin?: string;
   /** --insecure: do not verify the wss:// server's certificate. */
   readonly insecure: boolean;
+  /** --ca FILE: trust the certificates in FILE (PEM) instead of Node's built-in roots. */
+  readonly caFile?: string;
+  /** --cert FILE and --key FILE (always both): a client certificate chain and its private key (PEM). */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** From SWITCHYARD_KEY_PASSPHRASE (only with --key): unlocks an encrypted key. */
+  readonly passphrase?: string;
+  /** --servername NAME: the SNI name, and the name the server's certificate is checked against. */
+  readonly servername?: string;
+  /** --follow-redirects N: follow up to N 301/302/303/307/308 answers to the handshake; 0 refuses them. */
+  readonly followRedirects: number;
   readonly showBinary: BinaryFormat;
   /** --execute: messages to send (in order) instead of reading stdin; then wait for `replies` replies. */
   readonly execute: readonly string[];
@@ -55,6 +75,7 @@ export const CONNECT_DEFAULTS = {
   maxMessageBytes: 16 * 1024 * 1024,
   handshakeTimeoutMs: 10_000,
   closeTimeoutMs: 5_000,
+  followRedirects: 0,
 } as const satisfies Partial<ConnectInvocation>;
 
 /** Every `connect` flag, in --help order. */
@@ -63,6 +84,11 @@ export const CONNECT_FLAGS: readonly ConnectFlag[] = [
   { name: 'header', short: 'H', arg: "'NAME: VALUE'", repeatable: true, doc: 'add a request header to the handshake' },
   { name: 'origin', arg: 'ORIGIN', doc: 'send this Origin header (as a browser page from ORIGIN would)' },
   { name: 'insecure', doc: 'for wss://: do not verify the server\'s certificate (self-signed test servers)' },
+  { name: 'ca', arg: 'FILE', doc: 'for wss://: trust the certificates in FILE (PEM) instead of the built-in roots' },
+  { name: 'cert', arg: 'FILE', doc: 'present this client certificate (PEM, goes with --key) to a server that asks for one' },
+  { name: 'key', arg: 'FILE', doc: `the client certificate's private key (PEM); an encrypted key's passphrase is read from $${KEY_PASSPHRASE_ENV}` },
+  { name: 'servername', arg: 'NAME', doc: 'for wss://: send NAME as SNI and check the certificate against it (default: the URL\'s host)' },
+  { name: 'follow-redirects', arg: 'N', unit: 'redirects', default: CONNECT_DEFAULTS.followRedirects, doc: 'follow up to N redirects (301, 302, 303, 307, 308) of the handshake; 0 refuses them' },
   { name: 'show-binary', arg: 'hex|base64', default: CONNECT_DEFAULTS.showBinary, doc: 'how binary messages are written out' },
   { name: 'execute', short: 'x', arg: 'MSG', repeatable: true, doc: 'send MSG instead of reading stdin, print the replies, close and exit' },
   { name: 'replies', arg: 'N', unit: 'messages', default: CONNECT_DEFAULTS.replies, doc: 'with --execute: close after printing N messages; 0 closes right after sending' },
@@ -189,33 +215,62 @@ export function parseHeader(value: string, written: string): [string, string] {
   return [name, fieldValue];
 }
 
-/** A ws:// or wss:// URL (ws+unix: and wss+unix: are passed on for the client to judge); no fragment. */
+const URL_FORMS = 'a ws://, wss:// (or http://, https://) URL such as ws://127.0.0.1:8080/echo, or ws+unix:///path/to.sock:/path';
+
+/**
+ * A URL connect() takes, checked with the client's own parser so that the CLI refuses exactly what connect()
+ * would (before connecting, as a usage error): ws:, wss:, http: and https: (read as ws: and wss:, as connect()
+ * and browsers do), ws+unix: and wss+unix:; no fragment (RFC 6455 §3). Returned as given.
+ */
 export function checkConnectUrl(value: string): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ConfigError('URL', `must be a ws:// or wss:// URL such as ws://127.0.0.1:8080/echo (got ${describeValue(value)})`);
+    throw new ConfigError('URL', `must be ${URL_FORMS} (got ${describeValue(value)})`);
   }
-  if (url.protocol === 'http:' || url.protocol === 'https:') {
-    const fixed = `${url.protocol === 'https:' ? 'wss' : 'ws'}:${value.slice(url.protocol.length)}`;
-    throw new ConfigError('URL', `must be a ws:// or wss:// URL (got ${describeValue(value)}; did you mean ${describeValue(fixed)}?)`);
-  }
-  if (!/^wss?(\+[a-z]+)?:$/.test(url.protocol)) throw new ConfigError('URL', `must be a ws:// or wss:// URL (got ${describeValue(value)})`);
+  if (!/^(wss?|https?|wss?\+unix):$/.test(url.protocol)) throw new ConfigError('URL', `must be ${URL_FORMS} (got ${describeValue(value)})`);
   // RFC 6455 §3: fragment identifiers are meaningless in WebSocket URIs and MUST NOT be used.
   if (url.hash !== '' || value.includes('#')) throw new ConfigError('URL', `must not have a #fragment (RFC 6455 §3) (got ${describeValue(value)})`);
+  try {
+    parseClientUrl(value);
+  } catch (error) {
+    throw new ConfigError('URL', `${(error as Error).message} (got ${describeValue(value)})`);
+  }
+  return value;
+}
+
+// A DNS name as SNI carries it (RFC 6066 §3): labels of letters, digits, "-" and "_" (seen in internal names).
+const SERVER_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
+
+/** --servername: a host name; not an IP address, which SNI cannot carry (RFC 6066 §3). */
+export function checkServerName(value: string, written: string): string {
+  if (isIP(value.replace(/^\[|\]$/g, '')) !== 0) {
+    throw new ConfigError(written, `must be a host name, not an IP address: SNI carries names only (RFC 6066 §3), and a wss://IP URL is checked against that IP already (got ${describeValue(value)})`);
+  }
+  if (!SERVER_NAME.test(value) || value.length > 253) throw new ConfigError(written, `must be a host name such as api.example.com (got ${describeValue(value)})`);
+  return value;
+}
+
+/** A file name flag's value: not empty (the file itself is read, and its errors reported, by the command). */
+function fileName(value: string, written: string, what: string): string {
+  if (value === '' || value.includes('\0')) throw new ConfigError(written, `needs the path of ${what} (got ${describeValue(value)})`);
   return value;
 }
 
 const HELP: ConnectInvocation = {
-  help: true, url: '', protocols: [], headers: {}, insecure: false, showBinary: CONNECT_DEFAULTS.showBinary, execute: [],
+  help: true, url: '', protocols: [], headers: {}, insecure: false, followRedirects: CONNECT_DEFAULTS.followRedirects,
+  showBinary: CONNECT_DEFAULTS.showBinary, execute: [],
   replies: CONNECT_DEFAULTS.replies, replyTimeoutMs: CONNECT_DEFAULTS.replyTimeoutMs, pingIntervalMs: CONNECT_DEFAULTS.pingIntervalMs,
   deflate: false, maxMessageBytes: CONNECT_DEFAULTS.maxMessageBytes, handshakeTimeoutMs: CONNECT_DEFAULTS.handshakeTimeoutMs,
   closeTimeoutMs: CONNECT_DEFAULTS.closeTimeoutMs,
 };
 
-/** Reads `connect`'s arguments (after the word "connect"). Throws ConfigError naming the flag, or URL. */
-export function parseConnectArgs(args: readonly string[]): ConnectInvocation {
+/**
+ * Reads `connect`'s arguments (after the word "connect"). `env` is where SWITCHYARD_KEY_PASSPHRASE is looked up
+ * (the command passes process.env). Throws ConfigError naming the flag, or URL.
+ */
+export function parseConnectArgs(args: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): ConnectInvocation {
   const { flags, positionals } = tokenize(args);
   if (flags.some(({ flag }) => flag.name === 'help')) return HELP;
   const protocols: string[] = [];
@@ -231,6 +286,9 @@ export function parseConnectArgs(args: readonly string[]): ConnectInvocation {
   let maxMessageBytes: number = CONNECT_DEFAULTS.maxMessageBytes;
   let handshakeTimeoutMs: number = CONNECT_DEFAULTS.handshakeTimeoutMs;
   let closeTimeoutMs: number = CONNECT_DEFAULTS.closeTimeoutMs;
+  let followRedirects: number = CONNECT_DEFAULTS.followRedirects;
+  const files: { ca?: string; cert?: string; key?: string } = {};
+  let servername: string | undefined;
   const executeOnly: string[] = [];
 
   for (const { flag, written, value } of flags) {
@@ -285,13 +343,38 @@ export function parseConnectArgs(args: readonly string[]): ConnectInvocation {
       case 'close-timeout-ms':
         closeTimeoutMs = integer(value, written, 1, 'ms');
         break;
+      case 'follow-redirects':
+        followRedirects = integer(value, written, 0, 'redirects');
+        break;
+      case 'ca':
+        files.ca = fileName(value, written, 'a PEM file of trusted certificates');
+        break;
+      case 'cert':
+        files.cert = fileName(value, written, 'a PEM client certificate');
+        break;
+      case 'key':
+        files.key = fileName(value, written, 'a PEM private key');
+        break;
+      case 'servername':
+        servername = checkServerName(value, written);
+        break;
     }
   }
+  // A certificate without its key cannot be presented, and a key alone is nothing to present.
+  if (files.cert !== undefined && files.key === undefined) throw new ConfigError('--cert', 'needs --key FILE too (the certificate\'s private key; the same file if it holds both)');
+  if (files.key !== undefined && files.cert === undefined) throw new ConfigError('--key', 'needs --cert FILE too (the client certificate the key belongs to)');
+  // Read only for a key (a variable left set in the environment is not an error); empty counts as unset.
+  const passphrase = files.key === undefined || env[KEY_PASSPHRASE_ENV] === '' ? undefined : env[KEY_PASSPHRASE_ENV];
   if (execute.length === 0 && executeOnly.length > 0) throw new ConfigError(executeOnly[0]!, 'applies only with --execute MSG');
   if (positionals.length === 0) throw new ConfigError('URL', 'missing: switchyard connect URL [options], e.g. switchyard connect ws://127.0.0.1:8080/echo');
   if (positionals.length > 1) throw new ConfigError('URL', `connect takes one URL (got ${positionals.length}: ${positionals.join(' ')})`);
   return {
-    help: false, url: checkConnectUrl(positionals[0]!), protocols, headers, ...(origin !== undefined && { origin }), insecure, showBinary,
-    execute, replies, replyTimeoutMs, pingIntervalMs, deflate, maxMessageBytes, handshakeTimeoutMs, closeTimeoutMs,
+    help: false, url: checkConnectUrl(positionals[0]!), protocols, headers, ...(origin !== undefined && { origin }), insecure,
+    ...(files.ca !== undefined && { caFile: files.ca }),
+    ...(files.cert !== undefined && { certFile: files.cert }),
+    ...(files.key !== undefined && { keyFile: files.key }),
+    ...(passphrase !== undefined && { passphrase }),
+    ...(servername !== undefined && { servername }),
+    followRedirects, showBinary, execute, replies, replyTimeoutMs, pingIntervalMs, deflate, maxMessageBytes, handshakeTimeoutMs, closeTimeoutMs,
   };
 }

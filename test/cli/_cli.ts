@@ -1,7 +1,8 @@
 // Helpers the CLI tests share: run the CLI to completion, start a server through it, open raw WebSockets,
 // plain and TLS HTTP GETs, and the assertions for a usage or config error (exit 2, one line, no stack trace).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { TestContext } from 'node:test';
@@ -14,6 +15,47 @@ export type Defer = (cleanup: () => unknown) => void;
 
 export interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
+/**
+ * How long past its deadline a child's end still counts. A deadline timer runs in the event loop's timers
+ * phase, before the poll phase that would read the child's last output and its exit: when this process itself
+ * ran late (a loaded machine), a child that finished in time would otherwise be reported as hung, with the
+ * output read so far cut off mid-stream. One more turn of the loop tells the two apart.
+ */
+export const EXIT_GRACE_MS = 1000;
+
+export interface ChildEnd { code: number | null; signal: NodeJS.Signals | null }
+
+/** The child's 'close' (exited, and its stdout and stderr ended) as a promise: call it right after spawn. */
+export function whenClosed(child: ChildProcess): Promise<ChildEnd> {
+  return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+}
+
+/**
+ * Resolves with `closed` (from whenClosed) once the child has closed, or undefined if it has not within
+ * `timeoutMs` (plus EXIT_GRACE_MS, given only after the deadline, to I/O that was already waiting).
+ */
+export async function childClosed(closed: Promise<ChildEnd>, timeoutMs: number): Promise<ChildEnd | undefined> {
+  const within = async (ms: number): Promise<ChildEnd | undefined> => {
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([closed, new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms); })]);
+    clearTimeout(timer);
+    return result;
+  };
+  return (await within(timeoutMs)) ?? within(EXIT_GRACE_MS);
+}
+
+/** What a child that did not exit was doing, for the failure message: its state and kernel wait channel (Linux). */
+export function describeStuckProcess(child: ChildProcess): string {
+  if (child.exitCode !== null || child.signalCode !== null) return `it had exited (${child.exitCode ?? child.signalCode}) but its output had not ended`;
+  try {
+    const state = /^State:\s*(.*)$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? '?';
+    const wchan = readFileSync(`/proc/${child.pid}/wchan`, 'utf8').trim();
+    return `still running: state ${state}${wchan === '' || wchan === '0' ? '' : `, waiting in ${wchan}`}`;
+  } catch {
+    return 'still running';
+  }
+}
+
 /** Runs the CLI to completion (killed after `timeoutMs`, which fails the test). */
 export async function runCli(t: TestContext, args: readonly string[], options: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -23,17 +65,13 @@ export async function runCli(t: TestContext, args: readonly string[], options: {
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-  let timer: NodeJS.Timeout | undefined;
-  const result = await new Promise<CliResult | undefined>((resolve) => {
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    timer = setTimeout(() => resolve(undefined), timeoutMs);
-  });
-  clearTimeout(timer);
+  const result = await childClosed(whenClosed(child), timeoutMs);
   if (result === undefined) {
+    const state = describeStuckProcess(child);
     child.kill('SIGKILL');
-    assert.fail(`switchyard ${args.join(' ')} did not exit within ${timeoutMs} ms; stdout ${JSON.stringify(stdout)}, stderr ${JSON.stringify(stderr)}`);
+    assert.fail(`switchyard ${args.join(' ')} did not exit within ${timeoutMs} ms (${state}); stdout ${JSON.stringify(stdout)}, stderr ${JSON.stringify(stderr)}`);
   }
-  return result;
+  return { ...result, stdout, stderr };
 }
 
 export async function startServer(defer: Defer, args: readonly string[], options: { cwd?: string } = {}): Promise<RunningServer> {

@@ -5,39 +5,42 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { TestContext } from 'node:test';
 import { cliPath } from '../_support/cli-server.js';
 import { createServer, type Switchyard } from '../../src/server/server.js';
-import type { Defer } from './_cli.js';
+import { childClosed, describeStuckProcess, whenClosed, type Defer } from './_cli.js';
 
 export interface ConnectProcess {
   readonly child: ChildProcessWithoutNullStreams;
   stdout(): string;
   stderr(): string;
-  /** Resolves with the exit status (failing the test after `timeoutMs`). */
+  /** Resolves with the exit status (failing the test after `timeoutMs`, saying what the process was doing). */
   exit(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
 }
 
+export interface SpawnOptions {
+  /** Extra environment variables (added to this process's). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 /** Spawns `switchyard connect ...args` with piped stdio; killed in t.after if still running. */
-export function spawnConnect(t: TestContext, args: readonly string[]): ConnectProcess {
-  const child = spawn(process.execPath, [cliPath, 'connect', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+export function spawnConnect(t: TestContext, args: readonly string[], options: SpawnOptions = {}): ConnectProcess {
+  const env = options.env === undefined ? process.env : { ...process.env, ...options.env };
+  const child = spawn(process.execPath, [cliPath, 'connect', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
   t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
   child.stdin.on('error', () => {}); // the CLI may exit before reading all of it
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
+  const closed = whenClosed(child);
   return {
     child,
     stdout: () => stdout,
     stderr: () => stderr,
     async exit(timeoutMs = 10_000) {
-      let timer: NodeJS.Timeout | undefined;
-      const result = await Promise.race([closed, new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), timeoutMs); })]);
-      clearTimeout(timer);
+      const result = await childClosed(closed, timeoutMs);
       if (result === undefined) {
+        const state = describeStuckProcess(child);
         child.kill('SIGKILL');
-        assert.fail(`switchyard connect ${args.join(' ')} did not exit within ${timeoutMs} ms; stdout ${JSON.stringify(stdout.slice(-500))}, stderr ${JSON.stringify(stderr)}`);
+        assert.fail(`switchyard connect ${args.join(' ')} did not exit within ${timeoutMs} ms (${state}); stdout ${JSON.stringify(stdout.slice(-500))}, stderr ${JSON.stringify(stderr)}`);
       }
       return { ...result, stdout, stderr };
     },
@@ -45,8 +48,8 @@ export function spawnConnect(t: TestContext, args: readonly string[]): ConnectPr
 }
 
 /** Runs `switchyard connect ...args`, writing `input` to its stdin and then ending it (or leaving it open). */
-export async function runConnect(t: TestContext, args: readonly string[], input: string | Buffer | 'keep-open' = ''): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  const run = spawnConnect(t, args);
+export async function runConnect(t: TestContext, args: readonly string[], input: string | Buffer | 'keep-open' = '', options: SpawnOptions = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const run = spawnConnect(t, args, options);
   if (input !== 'keep-open') run.child.stdin.end(input);
   return run.exit();
 }

@@ -1,20 +1,52 @@
 // `switchyard connect URL` in a pipe (issue 6, item 3): stdin lines become messages and messages become stdout
 // lines; end of stdin closes with 1000 and every message that arrives before the server's close is printed;
-// --execute; handshake options reaching the server; flow control both ways; exit codes 0/1/2. The CLI runs as
-// a child process (node dist/src/cli/main.js connect ...) against `switchyard serve` or an embedded server.
+// --execute; handshake options reaching the server; flow control both ways; redirects, Unix sockets, client
+// certificates and SNI; exit codes 0/1/2. The CLI runs as a child process (node dist/src/cli/main.js connect
+// ...) against `switchyard serve`, an embedded server, or the connect() tests' servers (test/client/_servers.ts).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, promises as fsp } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cleanupStack, waitFor } from '../_support/cleanup.js';
 import { cliPath } from '../_support/cli-server.js';
 import { makeCertificate, OPENSSL_MISSING, type TestCertificate } from '../config/_certificates.js';
+import { rawHttpServer, tlsServer, unixSocketServer } from '../client/_servers.js';
+import { KEY_PASSPHRASE_ENV } from '../../src/config/connect-flags.js';
+import { ReadyState } from '../../src/protocol/constants.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
-import { assertUsageError, runCli, startServer } from './_cli.js';
+import { assertUsageError, runCli, startServer, type Defer } from './_cli.js';
 import { runConnect, spawnConnect, startEmbedded } from './_connect.js';
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Resolves once `value()` has not changed for `quietMs` (polled every 50 ms); throws after `timeoutMs`. */
+async function waitForStall(value: () => number, quietMs: number, timeoutMs: number, what: string): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = value();
+  let since = Date.now();
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = value();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) {
+      return now;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} to stall`);
+  }
+}
+
+/** A raw server that answers every handshake with a 302 to `location`. */
+async function redirector(defer: Defer, location: string): Promise<string> {
+  const { port } = await rawHttpServer(defer, (_head, socket) => {
+    socket.end(`HTTP/1.1 302 Found\r\nLocation: ${location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  });
+  return `ws://127.0.0.1:${port}`;
+}
 
 describe('switchyard connect in a pipe', () => {
   it("printf 'a\\nb\\n' | switchyard connect URL prints the echoes a and b, and exits 0", async (t) => {
@@ -59,6 +91,14 @@ describe('switchyard connect in a pipe', () => {
     const base64 = await runConnect(t, [`${wsUrl}/echo`, '--show-binary', 'base64'], input);
     assert.equal(base64.code, 0, base64.stderr);
     assert.equal(base64.stdout, '//4=\nok\n');
+  });
+
+  it('takes an http:// URL as ws://, as connect() does', async (t) => {
+    const defer = cleanupStack(t);
+    const { wsUrl } = await startEmbedded(defer, (app) => app.websocket('/echo', { message(ws, data, isBinary) { ws.send(data, isBinary); } }));
+    const result = await runConnect(t, [`${wsUrl.replace(/^ws:/, 'http:')}/echo`], 'over http://\n');
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'over http://\n');
   });
 
   it('exits 1 with the code and reason on stderr when the server closes with 4000', async (t) => {
@@ -250,6 +290,37 @@ describe('switchyard connect: flow control', () => {
     assert.equal(result.stdout.length, total * 16 * 1024);
   });
 
+  it('when stdout\'s reader goes away while reading is paused for it, closes with 1001 at once, not after --close-timeout-ms', async (t) => {
+    const defer = cleanupStack(t);
+    const payload = 'b'.repeat(16 * 1024 - 1);
+    let sent = 0;
+    let closeCode: number | undefined;
+    const { wsUrl } = await startEmbedded(defer, (app) => app.websocket('/flood', {
+      open(ws) { pump(ws); },
+      drain(ws) { pump(ws); },
+      close(_ws, code) { closeCode = code; },
+    }));
+    function pump(ws: WebSocket): void {
+      while (ws.readyState === ReadyState.Open) {
+        sent++;
+        if (!ws.send(payload)) return;
+      }
+    }
+    // A close timeout longer than exit() waits: only reading the server's answer to our close ends it in time.
+    const run = spawnConnect(t, [`${wsUrl}/flood`, '--close-timeout-ms', '60000']);
+    run.child.stdout.pause();
+    await waitFor(() => sent > 0, 5000, 'the flood to start');
+    // The server stalls once the CLI stops reading its socket: stdout is full and the CLI waits for 'drain'.
+    await waitForStall(() => sent, 500, 15_000, 'the flood');
+    // The reader goes away (`| head -1`): the pending write fails with EPIPE, and 'drain' will never come.
+    run.child.stdout.destroy();
+    const result = await run.exit(10_000);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, '');
+    await waitFor(() => closeCode !== undefined, 3000, 'the server to see the close');
+    assert.equal(closeCode, 1001);
+  });
+
   it('stops reading stdin while the server does not read (send() reports backpressure), and loses nothing', async (t) => {
     const defer = cleanupStack(t);
     const lineCount = 48 * 1024;
@@ -311,7 +382,7 @@ describe('switchyard connect: failures', () => {
     const url = `wss://127.0.0.1:${server.port}/echo`;
     const refused = await runCli(t, ['connect', url, '-x', 'hi']);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /^switchyard: cannot connect to wss:.*: TLS: .*self[- ]signed.*\(--insecure skips certificate verification\)\n$/);
+    assert.match(refused.stderr, /^switchyard: cannot connect to wss:.*: TLS: .*self[- ]signed.*\(--ca FILE trusts the server's certificate; --insecure skips certificate verification\)\n$/);
     const accepted = await runConnect(t, [url, '--insecure', '-x', 'over tls']);
     assert.equal(accepted.code, 0, accepted.stderr);
     assert.equal(accepted.stdout, 'over tls\n');
@@ -322,7 +393,8 @@ describe('switchyard connect: failures', () => {
     assertUsageError(unknown, /--protocl: unknown flag \(did you mean "--protocol"\?\)\nRun "switchyard connect --help" for usage\./);
     assertUsageError(await runCli(t, ['connect', 'ws://127.0.0.1:9/echo', '--show-binary', 'octal']), /--show-binary: must be one of hex, base64/);
     assertUsageError(await runCli(t, ['connect']), /URL: missing/);
-    assertUsageError(await runCli(t, ['connect', 'http://127.0.0.1:9/']), /URL: must be a ws:\/\/ or wss:\/\/ URL .*did you mean "ws:\/\/127\.0\.0\.1:9\/"/);
+    assertUsageError(await runCli(t, ['connect', 'ftp://127.0.0.1:9/']), /URL: must be a ws:\/\/, wss:\/\/ \(or http:\/\/, https:\/\/\) URL/);
+    assertUsageError(await runCli(t, ['connect', 'ws+unix://host/app.sock:/x']), /URL: a ws\+unix:\/\/ URL names a socket path, not a host/);
   });
 
   it('--help prints the connect usage and exits 0', async (t) => {
@@ -331,5 +403,171 @@ describe('switchyard connect: failures', () => {
     assert.match(result.stdout, /^Usage: switchyard connect URL \[options\]/);
     assert.match(result.stdout, /--ping-interval-ms N/);
     assert.equal(result.stderr, '');
+  });
+});
+
+describe('switchyard connect: redirects, Unix sockets, client certificates and SNI', () => {
+  let dir: string;
+  let serverCertificate: TestCertificate | undefined;
+  let clientCertificate: TestCertificate | undefined;
+  /** The client certificate's key, encrypted with PASSPHRASE. */
+  let encryptedKeyFile: string | undefined;
+  const PASSPHRASE = 's3cret';
+  before(async () => {
+    dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'switchyard-connect-'));
+    serverCertificate = await makeCertificate(await fsp.mkdtemp(path.join(dir, 'server-')));
+    clientCertificate = await makeCertificate(await fsp.mkdtemp(path.join(dir, 'client-')));
+    if (clientCertificate === undefined) return;
+    encryptedKeyFile = path.join(clientCertificate.dir, 'encrypted-key.pem');
+    const result = spawnSync('openssl', ['pkey', '-in', clientCertificate.keyFile, '-aes256', '-passout', `pass:${PASSPHRASE}`, '-out', encryptedKeyFile],
+      { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 30_000 });
+    if (result.status !== 0) throw new Error(`openssl pkey failed (${result.status}): ${result.stderr}`);
+  });
+  after(() => fsp.rm(dir, { recursive: true, force: true }));
+
+  it('refuses a redirect without --follow-redirects (exit 1, naming the Location and the flag), and follows it with the flag', async (t) => {
+    const defer = cleanupStack(t);
+    const { wsUrl } = await startEmbedded(defer, (app) => app.websocket('/echo', { message(ws, data, isBinary) { ws.send(data, isBinary); } }));
+    const url = `${await redirector(defer, `${wsUrl}/echo`)}/old`;
+    const refused = await runConnect(t, [url, '-x', 'hi']);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout, '');
+    assert.equal(refused.stderr, `switchyard: cannot connect to ${url}: server answered 302 Found instead of 101, a redirect to ${wsUrl}/echo (--follow-redirects N follows up to N redirects)\n`);
+    const followed = await runConnect(t, [url, '--follow-redirects', '1', '-x', 'hi']);
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.equal(followed.stdout, 'hi\n');
+  });
+
+  it('follows at most --follow-redirects N redirects (exit 1 past them)', async (t) => {
+    const defer = cleanupStack(t);
+    const { wsUrl } = await startEmbedded(defer, (app) => app.websocket('/echo', { message(ws, data, isBinary) { ws.send(data, isBinary); } }));
+    const second = await redirector(defer, `${wsUrl}/echo`);
+    const first = `${await redirector(defer, `${second}/two`)}/one`;
+    const one = await runConnect(t, [first, '--follow-redirects', '1', '-x', 'hi']);
+    assert.equal(one.code, 1);
+    assert.equal(one.stderr, `switchyard: cannot connect to ${first}: server answered 302 Found to ${wsUrl}/echo after 1 redirect, the most --follow-redirects 1 allows\n`);
+    const two = await runConnect(t, [first, '--follow-redirects', '2', '-x', 'hi']);
+    assert.equal(two.code, 0, two.stderr);
+    assert.equal(two.stdout, 'hi\n');
+  });
+
+  it('connects to a server on a Unix socket with a ws+unix: URL, and follows a redirect on that socket', async (t) => {
+    const defer = cleanupStack(t);
+    const { socketPath, opened } = await unixSocketServer(defer, path.join(dir, 'app.sock'));
+    const piped = await runConnect(t, [`ws+unix://${socketPath}:/echo?room=7`], 'over the socket\n');
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.equal(piped.stdout, 'over the socket\n');
+    assert.deepEqual(opened, [{ url: '/echo?room=7', query: 'room=7', host: 'localhost' }]);
+    const moved = await runConnect(t, [`ws+unix://${socketPath}:/old`, '--follow-redirects', '1', '-x', 'moved']);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.equal(moved.stdout, 'moved\n');
+    assert.equal(opened[1]?.url, '/echo?moved=1');
+    const missingUrl = `ws+unix://${path.join(dir, 'missing.sock')}:/echo`;
+    const missing = await runConnect(t, [missingUrl, '-x', 'anyone?']);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr, `switchyard: cannot connect to ${missingUrl}: no Unix socket at that path (is a server listening there?)\n`);
+  });
+
+  it('--ca, --cert and --key: presents a client certificate to a server that requires one; without it, exit 1', async (t) => {
+    if (serverCertificate === undefined || clientCertificate === undefined) return t.skip(OPENSSL_MISSING);
+    const defer = cleanupStack(t);
+    const { port, handshakes } = await tlsServer(defer, { certificate: serverCertificate, requireClientCertificate: clientCertificate.cert });
+    const url = `wss://127.0.0.1:${port}/echo`;
+    const accepted = await runConnect(t, [url, '--ca', serverCertificate.certFile, '--cert', clientCertificate.certFile, '--key', clientCertificate.keyFile, '-x', 'with a client certificate']);
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.equal(accepted.stdout, 'with a client certificate\n');
+    assert.equal(handshakes[0]?.authorized, true);
+    const refused = await runConnect(t, [url, '--ca', serverCertificate.certFile, '-x', 'without one']);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout, '');
+    assert.match(refused.stderr, new RegExp(`^switchyard: cannot connect to ${escapeRegExp(url)}: .+\n$`));
+  });
+
+  it(`unlocks an encrypted --key with ${KEY_PASSPHRASE_ENV}; without it, or with a wrong one, exits 2 naming --key`, async (t) => {
+    if (serverCertificate === undefined || clientCertificate === undefined || encryptedKeyFile === undefined) return t.skip(OPENSSL_MISSING);
+    const defer = cleanupStack(t);
+    const { port, handshakes } = await tlsServer(defer, { certificate: serverCertificate, requireClientCertificate: clientCertificate.cert });
+    const args = [`wss://127.0.0.1:${port}/echo`, '--ca', serverCertificate.certFile, '--cert', clientCertificate.certFile, '--key', encryptedKeyFile, '-x', 'unlocked'];
+    const accepted = await runConnect(t, args, '', { env: { [KEY_PASSPHRASE_ENV]: PASSPHRASE } });
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.equal(accepted.stdout, 'unlocked\n');
+    assert.equal(handshakes.length, 1);
+    const key = escapeRegExp(encryptedKeyFile);
+    assertUsageError(await runConnect(t, args, '', { env: { [KEY_PASSPHRASE_ENV]: '' } }),
+      new RegExp(`^switchyard: --key: ${key} is encrypted: put its passphrase in the ${KEY_PASSPHRASE_ENV} environment variable\nRun "switchyard connect --help" for usage\.\n$`));
+    assertUsageError(await runConnect(t, args, '', { env: { [KEY_PASSPHRASE_ENV]: 'wrong' } }),
+      new RegExp(`^switchyard: --key: cannot decrypt ${key} with the passphrase in ${KEY_PASSPHRASE_ENV} \\(is it the right one\\?\\)\n`));
+    assert.equal(handshakes.length, 1, 'no connection is made after a usage error');
+  });
+
+  it('--servername sends that name as SNI and checks the certificate against it', async (t) => {
+    if (serverCertificate === undefined) return t.skip(OPENSSL_MISSING);
+    const defer = cleanupStack(t);
+    const { port, handshakes } = await tlsServer(defer, { certificate: serverCertificate });
+    const url = `wss://127.0.0.1:${port}/echo`;
+    const named = await runConnect(t, [url, '--ca', serverCertificate.certFile, '--servername', 'localhost', '-x', 'sni']);
+    assert.equal(named.code, 0, named.stderr);
+    assert.equal(named.stdout, 'sni\n');
+    assert.equal(handshakes[0]?.servername, 'localhost');
+    const other = await runConnect(t, [url, '--ca', serverCertificate.certFile, '--servername', 'other.example', '-x', 'sni']);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /^switchyard: cannot connect to wss:.*: TLS: .*other\.example.*\(--servername NAME checks it against another name; --insecure skips certificate verification\)\n$/);
+  });
+
+  it('exits 2 naming the flag and the file when a --ca, --cert or --key file is missing, unreadable or unusable', async (t) => {
+    const url = 'ws://127.0.0.1:9/echo';
+    const usage = (flag: string, message: string): RegExp =>
+      new RegExp(`^switchyard: ${flag}: ${message}\nRun "switchyard connect --help" for usage\.\n$`);
+    const missing = path.join(dir, 'missing.pem');
+    assertUsageError(await runCli(t, ['connect', url, '--ca', missing]), usage('--ca', `cannot read ${escapeRegExp(missing)}: no such file`));
+    assertUsageError(await runCli(t, ['connect', url, '--cert', missing, '--key', missing]), usage('--cert', `cannot read ${escapeRegExp(missing)}: no such file`));
+    assertUsageError(await runCli(t, ['connect', url, '--ca', dir]), usage('--ca', `cannot read ${escapeRegExp(dir)}: it is a directory`));
+    const notes = path.join(dir, 'notes.txt');
+    await fsp.writeFile(notes, 'not a certificate\n');
+    assertUsageError(await runCli(t, ['connect', url, '--ca', notes]), usage('--ca', `${escapeRegExp(notes)} holds no PEM certificate \\(no "-----BEGIN CERTIFICATE-----" line\\)`));
+    if (process.getuid?.() !== 0) {
+      const locked = path.join(dir, 'locked.pem');
+      await fsp.writeFile(locked, 'secret', { mode: 0o000 });
+      assertUsageError(await runCli(t, ['connect', url, '--ca', locked]), usage('--ca', `cannot read ${escapeRegExp(locked)}: permission denied`));
+    }
+    if (serverCertificate === undefined || clientCertificate === undefined) return t.skip(OPENSSL_MISSING);
+    assertUsageError(await runCli(t, ['connect', url, '--cert', clientCertificate.certFile, '--key', missing]), usage('--key', `cannot read ${escapeRegExp(missing)}: no such file`));
+    assertUsageError(await runCli(t, ['connect', url, '--cert', clientCertificate.certFile, '--key', serverCertificate.keyFile]),
+      usage('--key', `${escapeRegExp(serverCertificate.keyFile)} is not the private key of the certificate in ${escapeRegExp(clientCertificate.certFile)}`));
+    assertUsageError(await runCli(t, ['connect', url, '--cert', notes, '--key', clientCertificate.keyFile]), usage('--cert', `${escapeRegExp(notes)} is not a PEM certificate: .+`));
+    assertUsageError(await runCli(t, ['connect', url, '--cert', clientCertificate.certFile, '--key', clientCertificate.certFile]), usage('--key', `${escapeRegExp(clientCertificate.certFile)} is not a PEM private key: .+`));
+  });
+});
+
+describe('the connect tests\' harness', () => {
+  /** The process's state letter from /proc (Z: exited, not yet reaped by its parent's event loop). */
+  function processState(pid: number): string {
+    try {
+      return /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? '?';
+    } catch {
+      return '?';
+    }
+  }
+
+  it('reports a CLI that finished while this process was too busy to look as exited, not as hung with its output cut short', async (t) => {
+    if (!existsSync('/proc/self/stat')) return t.skip('needs /proc (Linux) to see the child exit while the event loop is blocked');
+    const defer = cleanupStack(t);
+    // The server is another process: this one is about to stop running its event loop.
+    const server = await startServer(defer, ['--echo', '/echo', '--ping-interval-ms', '0', '--access-log', 'off']);
+    const run = spawnConnect(t, [`${server.wsUrl}/echo`, '-x', 'finished in time']);
+    const deadlineMs = 200;
+    const started = Date.now();
+    const exited = run.exit(deadlineMs);
+    // As on a loaded machine: this process does not get to its event loop until after the deadline, by which
+    // time the CLI has exited (a zombie: reaped only by the event loop) with its output waiting in the pipe.
+    // The deadline timer then runs before the poll phase that would see the exit and the output.
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    while (processState(run.child.pid!) !== 'Z' || Date.now() - started <= deadlineMs) {
+      if (Date.now() - started > 30_000) assert.fail('the CLI did not exit within 30 s');
+      Atomics.wait(pause, 0, 0, 5);
+    }
+    const result = await exited;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'finished in time\n');
   });
 });

@@ -6,19 +6,13 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
-import * as https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import { connect } from '../../src/client/connect.js';
-import { createServer } from '../../src/server/server.js';
 import { HandshakeError, SwitchyardError } from '../../src/errors.js';
 import { cleanupStack, withTimeout } from '../_support/cleanup.js';
 import { makeCertificate, OPENSSL_MISSING, type TestCertificate } from '../config/_certificates.js';
-import { HOST, TIMEOUT_MS, echo, rejection, type Defer } from './_servers.js';
+import { HOST, TIMEOUT_MS, rejection, tlsServer as startTlsServer, type Defer, type TlsHandshake } from './_servers.js';
 
 let dir: string;
 let serverCertificate: TestCertificate | undefined;
@@ -40,47 +34,17 @@ before(async () => {
 });
 after(() => fsp.rm(dir, { recursive: true, force: true }));
 
-interface Handshake {
-  /** The SNI the client sent (false when none). */
-  readonly servername: string | false | null;
-  readonly authorized: boolean;
-  /** The client certificate's fingerprint, if one was presented. */
-  readonly clientFingerprint: string | undefined;
-}
-
 /**
- * An https server with our /echo route attached, recording each TLS handshake. With `requireClientCertificate`
- * it asks for a client certificate and accepts only the test's client certificate. `redirectTo` answers every
- * other upgrade with a 302 there.
+ * An https server with our /echo route attached (tlsServer in _servers.ts), recording each TLS handshake. With
+ * `requireClientCertificate` it asks for a client certificate and accepts only the test's client certificate.
+ * `redirectTo` answers every other upgrade with a 302 there.
  */
-async function tlsServer(defer: Defer, options: { requireClientCertificate?: boolean; redirectTo?: string } = {}): Promise<{ port: number; handshakes: Handshake[] }> {
-  const handshakes: Handshake[] = [];
-  const server = https.createServer({
-    cert: serverCertificate!.cert, key: serverCertificate!.key,
-    ...(options.requireClientCertificate === true && { requestCert: true, rejectUnauthorized: true, ca: clientCertificate!.cert }),
+function tlsServer(defer: Defer, options: { requireClientCertificate?: boolean; redirectTo?: string } = {}): Promise<{ port: number; handshakes: TlsHandshake[] }> {
+  return startTlsServer(defer, {
+    certificate: serverCertificate!,
+    ...(options.requireClientCertificate === true && { requireClientCertificate: clientCertificate!.cert }),
+    ...(options.redirectTo !== undefined && { redirectTo: options.redirectTo }),
   });
-  server.on('secureConnection', (socket: TLSSocket) => {
-    const peer = socket.getPeerCertificate();
-    handshakes.push({ servername: socket.servername, authorized: socket.authorized, clientFingerprint: peer?.fingerprint256 });
-  });
-  server.on('tlsClientError', () => { /* a client without a certificate: the test looks at the client's side */ });
-  if (options.redirectTo !== undefined) {
-    const location = options.redirectTo;
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-      if (req.url === '/echo') return;
-      socket.on('error', () => {});
-      socket.end(`HTTP/1.1 302 Found\r\nLocation: ${location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
-    });
-  }
-  const app = createServer({ pingIntervalMs: 0, shutdownTimeoutMs: 200 }).websocket<undefined>('/echo', echo);
-  app.attach(server);
-  defer(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await app.close();
-  });
-  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  return { port: (server.address() as AddressInfo).port, handshakes };
 }
 
 async function assertEcho(defer: Defer, url: string, options: Parameters<typeof connect>[1]): Promise<void> {

@@ -4,17 +4,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
-import * as http from 'node:http';
-import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Duplex } from 'node:stream';
 import { connect } from '../../src/client/connect.js';
-import { createServer, type WebSocketRoute } from '../../src/server/server.js';
 import { SwitchyardError } from '../../src/errors.js';
 import { cleanupStack, withTimeout } from '../_support/cleanup.js';
 import { makeCertificate, OPENSSL_MISSING, type TestCertificate } from '../config/_certificates.js';
-import { TIMEOUT_MS, rejection, type Defer } from './_servers.js';
+import { TIMEOUT_MS, rejection, unixSocketServer, type Defer, type UnixOpened } from './_servers.js';
 
 let dir: string;
 let certificate: TestCertificate | undefined;
@@ -26,38 +22,12 @@ before(async () => {
 });
 after(() => fsp.rm(dir, { recursive: true, force: true }));
 
-interface Opened {
-  readonly url: string;
-  readonly query: string;
-  readonly host: string | string[] | undefined;
-}
-
 /**
- * A switchyard app on a fresh Unix socket: /echo echoes and records what each connection asked for; upgrades
- * for /old get a 302 to /echo. With `tls`, it speaks TLS on the socket.
+ * A switchyard app on a fresh Unix socket (unixSocketServer): /echo echoes and records what each connection
+ * asked for; upgrades for /old get a 302 to /echo. With `tls`, it speaks TLS on the socket.
  */
-async function unixServer(defer: Defer, tls?: TestCertificate): Promise<{ socketPath: string; opened: Opened[] }> {
-  const socketPath = path.join(dir, `app-${++socketCount}.sock`);
-  const opened: Opened[] = [];
-  const route: WebSocketRoute<undefined> = {
-    open(ws) { opened.push({ url: ws.url, query: ws.query.toString(), host: ws.headers['host'] }); },
-    message(ws, data, isBinary) { ws.send(data, isBinary); },
-  };
-  const app = createServer({ pingIntervalMs: 0, shutdownTimeoutMs: 200 }).websocket<undefined>('/echo', route);
-  const server = tls === undefined ? http.createServer() : https.createServer({ cert: tls.cert, key: tls.key });
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
-    if (req.url?.startsWith('/old') !== true) return;
-    socket.on('error', () => {});
-    socket.end('HTTP/1.1 302 Found\r\nLocation: /echo?moved=1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-  });
-  app.attach(server);
-  defer(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await app.close();
-  });
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(socketPath, resolve); });
-  return { socketPath, opened };
+function unixServer(defer: Defer, tls?: TestCertificate): Promise<{ socketPath: string; opened: UnixOpened[] }> {
+  return unixSocketServer(defer, path.join(dir, `app-${++socketCount}.sock`), tls);
 }
 
 async function echoOnce(ws: Awaited<ReturnType<typeof connect>>, text: string): Promise<string> {

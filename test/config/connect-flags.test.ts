@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/errors.js';
-import { CONNECT_DEFAULTS, CONNECT_FLAGS, parseConnectArgs, parseDuration, parseHeader } from '../../src/config/connect-flags.js';
+import { CONNECT_DEFAULTS, CONNECT_FLAGS, KEY_PASSPHRASE_ENV, checkServerName, parseConnectArgs, parseDuration, parseHeader } from '../../src/config/connect-flags.js';
 import { renderConnectUsage, renderUsage } from '../../src/config/help.js';
 
 const URL = 'ws://127.0.0.1:8080/echo';
@@ -27,7 +27,7 @@ function assertRejected(args: string[], field: string, message: RegExp): void {
 describe('parseConnectArgs: values', () => {
   it('gives the defaults for a bare URL', () => {
     assert.deepEqual(parseConnectArgs([URL]), {
-      help: false, url: URL, protocols: [], headers: {}, insecure: false, showBinary: 'hex', execute: [],
+      help: false, url: URL, protocols: [], headers: {}, insecure: false, followRedirects: 0, showBinary: 'hex', execute: [],
       replies: 1, replyTimeoutMs: 10_000, pingIntervalMs: 0, deflate: false, maxMessageBytes: 16 * 1024 * 1024,
       handshakeTimeoutMs: 10_000, closeTimeoutMs: 5_000,
     });
@@ -38,12 +38,14 @@ describe('parseConnectArgs: values', () => {
       '--protocol', 'chat.v1', URL, '--protocol=chat.v2', '-H', 'X-Token: abc', "-HX-Other:  two words ", '--header', 'x-token: def',
       '--origin', 'https://example.com', '--insecure', '--show-binary', 'base64', '-x', 'one', '--execute=two', '--replies', '3',
       '--reply-timeout-ms', '250', '--ping-interval-ms', '1500', '--deflate', '--max-message-bytes', '1024', '--handshake-timeout-ms', '700',
-      '--close-timeout-ms', '900',
-    ]);
+      '--close-timeout-ms', '900', '--follow-redirects', '3', '--ca', 'ca.pem', '--cert=client.pem', '--key', 'client-key.pem',
+      '--servername', 'api.example.com',
+    ], { [KEY_PASSPHRASE_ENV]: 's3cret' });
     assert.deepEqual(invocation, {
       help: false, url: URL, protocols: ['chat.v1', 'chat.v2'], headers: { 'X-Token': 'abc, def', 'X-Other': 'two words' },
-      origin: 'https://example.com', insecure: true, showBinary: 'base64', execute: ['one', 'two'], replies: 3, replyTimeoutMs: 250,
-      pingIntervalMs: 1500, deflate: true, maxMessageBytes: 1024, handshakeTimeoutMs: 700, closeTimeoutMs: 900,
+      origin: 'https://example.com', insecure: true, caFile: 'ca.pem', certFile: 'client.pem', keyFile: 'client-key.pem',
+      passphrase: 's3cret', servername: 'api.example.com', followRedirects: 3, showBinary: 'base64', execute: ['one', 'two'],
+      replies: 3, replyTimeoutMs: 250, pingIntervalMs: 1500, deflate: true, maxMessageBytes: 1024, handshakeTimeoutMs: 700, closeTimeoutMs: 900,
     });
   });
 
@@ -64,6 +66,34 @@ describe('parseConnectArgs: values', () => {
   it('takes the URL after --, and passes wss:// and ws+unix: URLs on to the client', () => {
     assert.equal(parseConnectArgs(['--', 'wss://example.com/feed?x=1']).url, 'wss://example.com/feed?x=1');
     assert.equal(parseConnectArgs(['ws+unix:/run/app.sock:/chat']).url, 'ws+unix:/run/app.sock:/chat');
+    assert.equal(parseConnectArgs(['ws+unix:///run/app.sock:/chat?room=7']).url, 'ws+unix:///run/app.sock:/chat?room=7');
+    assert.equal(parseConnectArgs(['wss+unix:///run/app.sock']).url, 'wss+unix:///run/app.sock');
+  });
+
+  it('takes http:// and https:// URLs as given (connect() reads them as ws:// and wss://)', () => {
+    assert.equal(parseConnectArgs(['http://127.0.0.1:8080/echo']).url, 'http://127.0.0.1:8080/echo');
+    assert.equal(parseConnectArgs(['https://example.com/feed']).url, 'https://example.com/feed');
+  });
+
+  it('--follow-redirects N: a whole number, 0 (the default) refusing redirects', () => {
+    assert.equal(parseConnectArgs([URL, '--follow-redirects', '0']).followRedirects, 0);
+    assert.equal(parseConnectArgs([URL, '--follow-redirects=5']).followRedirects, 5);
+    assert.equal(CONNECT_DEFAULTS.followRedirects, 0);
+  });
+
+  it(`reads the key's passphrase from ${KEY_PASSPHRASE_ENV}, only when --key is given, and not when empty`, () => {
+    const tlsArgs = [URL, '--cert', 'c.pem', '--key', 'k.pem'];
+    assert.equal(parseConnectArgs(tlsArgs, { [KEY_PASSPHRASE_ENV]: 'pw' }).passphrase, 'pw');
+    assert.equal(parseConnectArgs(tlsArgs, { [KEY_PASSPHRASE_ENV]: '' }).passphrase, undefined);
+    assert.equal(parseConnectArgs(tlsArgs).passphrase, undefined);
+    assert.equal(parseConnectArgs([URL], { [KEY_PASSPHRASE_ENV]: 'pw' }).passphrase, undefined);
+    // There is deliberately no flag for it: a flag's value shows in `ps` and in shell history.
+    assert.ok(!CONNECT_FLAGS.some((flag) => flag.name.includes('pass')));
+  });
+
+  it('--servername: a host name (an IP address cannot be sent as SNI)', () => {
+    assert.equal(parseConnectArgs([URL, '--servername', 'localhost']).servername, 'localhost');
+    assert.equal(checkServerName('internal_api.corp.example.', '--servername'), 'internal_api.corp.example.');
   });
 });
 
@@ -74,14 +104,35 @@ describe('parseConnectArgs: errors name the flag', () => {
     assertRejected([URL, '-Z'], '-Z', /unknown flag/);
   });
 
-  it('refuses a missing URL, two URLs, and URLs that are not ws:// or wss://', () => {
+  it('refuses a missing URL, two URLs, and URLs that connect() does not take', () => {
     assertRejected([], 'URL', /missing: switchyard connect URL/);
     assertRejected([URL, URL], 'URL', /one URL \(got 2/);
-    assertRejected(['http://127.0.0.1:8080/echo'], 'URL', /did you mean "ws:\/\/127\.0\.0\.1:8080\/echo"\?/);
-    assertRejected(['https://example.com/'], 'URL', /did you mean "wss:\/\/example\.com\/"\?/);
-    assertRejected(['ftp://example.com/'], 'URL', /must be a ws:\/\/ or wss:\/\/ URL/);
-    assertRejected(['example.com:8080'], 'URL', /must be a ws:\/\/ or wss:\/\/ URL/);
+    assertRejected(['ftp://example.com/'], 'URL', /must be a ws:\/\/, wss:\/\/ \(or http:\/\/, https:\/\/\) URL .*or ws\+unix:/);
+    assertRejected(['example.com:8080'], 'URL', /must be a ws:\/\/, wss:\/\/ \(or http:\/\/, https:\/\/\) URL/);
+    assertRejected(['ws+tcp://example.com/'], 'URL', /must be a ws:\/\/, wss:\/\//);
     assertRejected(['ws://example.com/#top'], 'URL', /#fragment \(RFC 6455 §3\)/);
+    assertRejected(['http://example.com/#'], 'URL', /#fragment/);
+  });
+
+  it('refuses a ws+unix: URL the client could not use, in the client\'s words', () => {
+    assertRejected(['ws+unix://daemon/run/app.sock:/chat'], 'URL', /names a socket path, not a host: write ws\+unix:\/\/\/path\/to\.sock:\/request-path/);
+    assertRejected(['ws+unix:///run/app.sock:chat'], 'URL', /request path after the socket path must start with "\/"/);
+  });
+
+  it('--cert and --key go together; file flags need a file name', () => {
+    assertRejected([URL, '--cert', 'c.pem'], '--cert', /needs --key FILE too/);
+    assertRejected([URL, '--key', 'k.pem'], '--key', /needs --cert FILE too/);
+    assertRejected([URL, '--ca', ''], '--ca', /needs the path of a PEM file/);
+    assertRejected([URL, '--ca'], '--ca', /needs a value \(--ca FILE\)/);
+  });
+
+  it('--servername refuses IP addresses and what is not a host name; --follow-redirects refuses negatives', () => {
+    assertRejected([URL, '--servername', '127.0.0.1'], '--servername', /not an IP address: SNI carries names only \(RFC 6066 §3\)/);
+    assertRejected([URL, '--servername', '::1'], '--servername', /not an IP address/);
+    assertRejected([URL, '--servername', 'bad name'], '--servername', /must be a host name such as api\.example\.com/);
+    assertRejected([URL, '--servername', 'a..b'], '--servername', /must be a host name/);
+    assertRejected([URL, '--follow-redirects', '-1'], '--follow-redirects', /must be an integer >= 0/);
+    assertRejected([URL, '--follow-redirects', 'all'], '--follow-redirects', /must be an integer >= 0/);
   });
 
   it('refuses missing values, values for switches, and bad numbers', () => {
