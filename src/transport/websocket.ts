@@ -18,68 +18,12 @@ import { ProtocolError as ProtocolErrorClass } from '../errors.js';
 import { DeflatePipeline, type PipelineHost } from './deflate-pipeline.js';
 import { MessageInbox, MessageIterator, type MessageInboxOptions, type ReceivedMessage } from './message-inbox.js';
 import { CloseRecord, type CloseDetails } from './close-details.js';
+import type { WebSocketHandlers, WebSocketInit, WebSocketOwner } from './websocket-contracts.js';
 
 export type { WebSocketPolicy } from './policy.js';
 export type { MessageInboxOptions, ReceivedMessage } from './message-inbox.js';
 export type { CloseDetails } from './close-details.js';
-
-export interface WebSocketHandlers<Data = unknown> {
-  open?(ws: WebSocket<Data>): void;
-  message?(ws: WebSocket<Data>, data: Buffer, isBinary: boolean): void;
-  /** The socket's buffer emptied after send() reported backpressure. */
-  drain?(ws: WebSocket<Data>): void;
-  close?(ws: WebSocket<Data>, code: number, reason: string, wasClean: boolean): void;
-  ping?(ws: WebSocket<Data>, data: Buffer): void;
-  pong?(ws: WebSocket<Data>, data: Buffer): void;
-  /** A protocol violation by the peer or a socket error; `close` follows. */
-  error?(ws: WebSocket<Data>, error: Error): void;
-  /**
-   * With messagePieceBytes set, called instead of `message`: the next piece of a message, in order, each at
-   * most that many bytes, the last with isLast (an empty message is one empty last piece).
-   */
-  messagePiece?(ws: WebSocket<Data>, piece: Buffer, isBinary: boolean, isLast: boolean): void;
-  /**
-   * The slow-consumer policy did not send a message of `bytes` bytes (published on `topic`, or undefined for
-   * a direct send) because unsent bytes would pass maxBackpressureBytes, or because a newer message on the
-   * same topic replaced it (keep-latest).
-   */
-  dropped?(ws: WebSocket<Data>, bytes: number, topic: string | undefined): void;
-}
-
-/** What the server knows of the upgrade request, kept on the connection. */
-export interface UpgradeRequestInfo {
-  /** Route parameters (`/rooms/:room` -> { room }), percent-decoded. */
-  params: Readonly<Record<string, string>>;
-  /** The request's headers, lower-case names as node parses them. */
-  headers: Readonly<Record<string, string | string[] | undefined>>;
-}
-
-
-export interface WebSocketInit<Data> {
-  socket: Socket;
-  role: Role;
-  policy: WebSocketPolicy;
-  handlers: WebSocketHandlers<Data>;
-  sweep: TimerSweep;
-  protocol: string;
-  url: string;
-  data: Data;
-  /** Where subscribe()/unsubscribe() register; without one, topics are unavailable. */
-  broker?: TopicBroker<WebSocket<any>>;
-  request?: UpgradeRequestInfo;
-  /** A number unique among the server's connections, for logs. */
-  id?: number;
-  /** Whoever keeps books on this connection (the server: counts, logs, metrics). */
-  owner?: WebSocketOwner;
-  /** permessage-deflate as negotiated in the handshake; the codec settings come from the policy. */
-  deflate?: DeflateAgreement;
-}
-
-/** Bookkeeping hooks, called after the application's own handlers. */
-export interface WebSocketOwner {
-  closed(ws: WebSocket<any>, code: number, reason: string, wasClean: boolean): void;
-  dropped(ws: WebSocket<any>, bytes: number, topic: string | undefined): void;
-}
+export type { WebSocketHandlers, UpgradeRequestInfo, WebSocketInit, WebSocketOwner } from './websocket-contracts.js';
 
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
 
