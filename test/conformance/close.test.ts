@@ -1,23 +1,17 @@
 // Conformance: the closing handshake (Autobahn TestSuite section 7), RFC 6455 §5.5.1, §7.1 and §7.4, through the
 // CLI echo route.
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCliServer, type RunningServer } from '../_support/cli-server.js';
+import type { RunningServer } from '../_support/cli-server.js';
+import { useEchoServer } from './_echo-server.js';
 import {
   Opcode, close, closePayload, continuation, describeFrame, maskedFrame, patternBytes, ping, text,
 } from '../_support/frames.js';
-import {
-  closeAllClients, connectWebSocket, echoServerArgs, expectFailure, type CloseResult, type RawClient,
-} from '../_support/raw-client.js';
+import { connectWebSocket, expectFailure, type CloseResult, type RawClient } from '../_support/raw-client.js';
 
 let server!: RunningServer;
 
-before(async () => { server = await startCliServer(echoServerArgs); });
-afterEach(closeAllClients);
-after(async () => {
-  closeAllClients();
-  await server?.stop();
-});
+useEchoServer((started) => { server = started; });
 
 /**
  * Asserts the server answered our close (RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not

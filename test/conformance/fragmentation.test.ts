@@ -1,21 +1,17 @@
 // Conformance: fragmentation (Autobahn TestSuite section 5), RFC 6455 §5.4 and §5.5, through the CLI echo route.
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCliServer, type RunningServer } from '../_support/cli-server.js';
+import type { RunningServer } from '../_support/cli-server.js';
+import { useEchoServer } from './_echo-server.js';
 import {
   Opcode, binary, continuation, describeFrame, maskedFrame, patternBytes, patternText, ping, text,
 } from '../_support/frames.js';
-import { closeAllClients, connectWebSocket, echoServerArgs, expectFailure, type RawClient } from '../_support/raw-client.js';
+import { connectWebSocket, expectFailure, type RawClient } from '../_support/raw-client.js';
 import { sleep } from '../_support/cleanup.js';
 
 let server!: RunningServer;
 
-before(async () => { server = await startCliServer(echoServerArgs); });
-afterEach(closeAllClients);
-after(async () => {
-  closeAllClients();
-  await server?.stop();
-});
+useEchoServer((started) => { server = started; });
 
 
 /** Splits `payload` into `count` fragments of a data message (the first carries `opcode`, the rest are continuations). */

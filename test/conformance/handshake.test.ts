@@ -1,22 +1,18 @@
 // Conformance: the opening handshake over raw HTTP, RFC 6455 §4.1-§4.4, against the CLI echo route; every
 // rejection is followed by proof that the server still accepts and echoes on a new connection.
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { startCliServer, type RunningServer } from '../_support/cli-server.js';
+import type { RunningServer } from '../_support/cli-server.js';
+import { useEchoServer } from './_echo-server.js';
 import { Opcode, text } from '../_support/frames.js';
 import {
-  assertServerStillEchoes, closeAllClients, connectWebSocket, echoServerArgs, openTracked, type HandshakeOptions, type RawClient,
+  assertServerStillEchoes, connectWebSocket, openTracked, type HandshakeOptions, type RawClient,
 } from '../_support/raw-client.js';
 
 let server!: RunningServer;
 
-before(async () => { server = await startCliServer(echoServerArgs); });
-afterEach(closeAllClients);
-after(async () => {
-  closeAllClients();
-  await server?.stop();
-});
+useEchoServer((started) => { server = started; });
 
 const guid = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const expectedAccept = (key: string): string => createHash('sha1').update(key + guid).digest('base64');

@@ -1,18 +1,14 @@
 // Conformance: pings and pongs (Autobahn TestSuite section 2), RFC 6455 §5.5.2 and §5.5.3, through the CLI echo route.
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCliServer, type RunningServer } from '../_support/cli-server.js';
+import type { RunningServer } from '../_support/cli-server.js';
+import { useEchoServer } from './_echo-server.js';
 import { Opcode, describeFrame, maskedFrame, patternBytes, patternText, ping, pong, text } from '../_support/frames.js';
-import { closeAllClients, connectWebSocket, echoServerArgs, expectFailure, type RawClient } from '../_support/raw-client.js';
+import { connectWebSocket, expectFailure, type RawClient } from '../_support/raw-client.js';
 
 let server!: RunningServer;
 
-before(async () => { server = await startCliServer(echoServerArgs); });
-afterEach(closeAllClients);
-after(async () => {
-  closeAllClients();
-  await server?.stop();
-});
+useEchoServer((started) => { server = started; });
 
 async function expectPong(client: RawClient, payload: Uint8Array | string): Promise<void> {
   const frame = await client.nextFrame();

@@ -1,19 +1,15 @@
 // Conformance: reserved bits and reserved opcodes (Autobahn TestSuite sections 3 and 4), RFC 6455 §5.2, through
 // the CLI echo route with no extension negotiated.
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCliServer, type RunningServer } from '../_support/cli-server.js';
+import type { RunningServer } from '../_support/cli-server.js';
+import { useEchoServer } from './_echo-server.js';
 import { Opcode, maskedFrame, patternBytes, ping, text } from '../_support/frames.js';
-import { closeAllClients, connectWebSocket, echoServerArgs, expectFailure } from '../_support/raw-client.js';
+import { connectWebSocket, expectFailure } from '../_support/raw-client.js';
 
 let server!: RunningServer;
 
-before(async () => { server = await startCliServer(echoServerArgs); });
-afterEach(closeAllClients);
-after(async () => {
-  closeAllClients();
-  await server?.stop();
-});
+useEchoServer((started) => { server = started; });
 
 interface ReservedBitsCase {
   readonly name: string;

@@ -1,19 +1,15 @@
 // Conformance: UTF-8 handling of text messages (Autobahn TestSuite section 6), RFC 6455 §5.6 and §8.1, including
 // fail-fast detection while a message is still arriving. Through the CLI echo route.
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCliServer, type RunningServer } from '../_support/cli-server.js';
+import type { RunningServer } from '../_support/cli-server.js';
+import { useEchoServer } from './_echo-server.js';
 import { Opcode, binary, continuation, text } from '../_support/frames.js';
-import { closeAllClients, connectWebSocket, echoServerArgs, expectFailure, type RawClient } from '../_support/raw-client.js';
+import { connectWebSocket, expectFailure, type RawClient } from '../_support/raw-client.js';
 
 let server!: RunningServer;
 
-before(async () => { server = await startCliServer(echoServerArgs); });
-afterEach(closeAllClients);
-after(async () => {
-  closeAllClients();
-  await server?.stop();
-});
+useEchoServer((started) => { server = started; });
 
 const hex = (value: string): Buffer => Buffer.from(value.replace(/\s+/g, ''), 'hex');
 /** "κόσμε" — the Autobahn 6.x base string. */

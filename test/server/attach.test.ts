@@ -8,12 +8,10 @@ import type { Socket } from 'node:net';
 import { createServer } from '../../src/server/server.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
 import { Opcode, close, text } from '../_support/frames.js';
-import { openRawClient, type RawClient } from '../_support/raw-client.js';
 import { cleanupStack, withTimeout, waitFor } from '../_support/cleanup.js';
+import { LOOPBACK_HOST, rawWebSocket, type Defer } from '../_support/embedded-server.js';
 
-const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
-type Defer = (cleanup: () => unknown) => void;
 
 /** A plain node:http server that answers /hello itself and 404 otherwise; closed (all connections) on cleanup. */
 async function plainServer(defer: Defer): Promise<{ server: http.Server; port: number; requests: string[] }> {
@@ -28,24 +26,18 @@ async function plainServer(defer: Defer): Promise<{ server: http.Server; port: n
     }
   });
   defer(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
-  await new Promise<void>((resolve) => server.listen(0, HOST, () => resolve()));
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK_HOST, () => resolve()));
   return { server, port: (server.address() as { port: number }).port, requests };
 }
 
 function httpGet(port: number, urlPath: string): Promise<{ status: number; body: string }> {
   return withTimeout(new Promise((resolve, reject) => {
-    http.get({ host: HOST, port, path: urlPath, agent: false }, (response) => {
+    http.get({ host: LOOPBACK_HOST, port, path: urlPath, agent: false }, (response) => {
       let body = '';
       response.setEncoding('utf8').on('data', (chunk: string) => { body += chunk; });
       response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
     }).on('error', reject);
   }), TIMEOUT_MS, `GET ${urlPath}`);
-}
-
-async function rawWebSocket(defer: Defer, port: number, urlPath: string): Promise<RawClient> {
-  const client = await openRawClient(port, HOST, { path: urlPath });
-  defer(() => client.destroy());
-  return client;
 }
 
 describe('attach(): WebSocket routes on someone else\'s http.Server', () => {

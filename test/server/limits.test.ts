@@ -4,26 +4,14 @@
 // and accepted on another.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Switchyard } from '../../src/server/server.js';
+import { createServer } from '../../src/server/server.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
 import { Opcode, binary, close, continuation, patternBytes, text } from '../_support/frames.js';
-import { openRawClient, type HandshakeOptions, type RawClient } from '../_support/raw-client.js';
+import { openRawClient, type RawClient } from '../_support/raw-client.js';
 import { cleanupStack, waitFor } from '../_support/cleanup.js';
+import { LOOPBACK_HOST, listen, rawWebSocket } from '../_support/embedded-server.js';
 
-const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
-type Defer = (cleanup: () => unknown) => void;
-
-async function listen(defer: Defer, app: Switchyard): Promise<number> {
-  defer(() => app.close());
-  return (await app.listen({ port: 0, host: HOST })).port;
-}
-
-async function rawWebSocket(defer: Defer, port: number, urlPath: string, options: HandshakeOptions = {}): Promise<RawClient> {
-  const client = await openRawClient(port, HOST, { ...options, path: urlPath });
-  defer(() => client.destroy());
-  return client;
-}
 
 function echo(): { message(ws: WebSocket<undefined>, data: Buffer, isBinary: boolean): void } {
   return { message(ws, data, isBinary) { ws.send(data, isBinary); } };
@@ -117,7 +105,7 @@ describe('maxConnections', () => {
     const port = await listen(defer, app);
 
     // Two upgrades wait in the route's hook: the route is full although nothing is open yet.
-    const held = [openRawClient(port, HOST, { path: '/held' }), openRawClient(port, HOST, { path: '/held' })];
+    const held = [openRawClient(port, LOOPBACK_HOST, { path: '/held' }), openRawClient(port, LOOPBACK_HOST, { path: '/held' })];
     for (const pending of held) pending.then((client) => defer(() => client.destroy()), () => {});
     await waitFor(() => hooksStarted === 2, TIMEOUT_MS, 'two hooks to start');
     assert.equal(app.connectionCount, 0);
@@ -126,7 +114,7 @@ describe('maxConnections', () => {
     assert.equal(hooksStarted, 2, 'a refused upgrade never reaches the hook');
 
     // A third upgrade on another route waits too: now the server (limit 3) is full.
-    const other = openRawClient(port, HOST, { path: '/other' });
+    const other = openRawClient(port, LOOPBACK_HOST, { path: '/other' });
     other.then((client) => defer(() => client.destroy()), () => {});
     await waitFor(() => hooksStarted === 3, TIMEOUT_MS, 'the third hook to start');
     await expect503(await rawWebSocket(defer, port, '/other'));

@@ -5,27 +5,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
-import { createServer, type Switchyard } from '../../src/server/server.js';
+import { createServer } from '../../src/server/server.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
 import type { Params } from '../../src/http/router.js';
 import { Opcode, pong, text } from '../_support/frames.js';
-import { openRawClient, type HandshakeOptions, type RawClient } from '../_support/raw-client.js';
 import { cleanupStack, withTimeout, waitFor } from '../_support/cleanup.js';
+import { LOOPBACK_HOST, listen, rawWebSocket, type Defer } from '../_support/embedded-server.js';
 
-const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
-type Defer = (cleanup: () => unknown) => void;
-
-async function listen(defer: Defer, app: Switchyard): Promise<number> {
-  defer(() => app.close());
-  return (await app.listen({ port: 0, host: HOST })).port;
-}
-
-async function rawWebSocket(defer: Defer, port: number, urlPath: string, options: HandshakeOptions = {}): Promise<RawClient> {
-  const client = await openRawClient(port, HOST, { ...options, path: urlPath });
-  defer(() => client.destroy());
-  return client;
-}
 
 interface HttpResult { status: number; headers: http.IncomingHttpHeaders; body: string }
 
@@ -34,7 +21,7 @@ function request(port: number, method: string, urlPath: string, body?: string): 
     const headers: http.OutgoingHttpHeaders = { Connection: 'close' };
     // Node's client frames a DELETE or OPTIONS body only when told its length.
     if (body !== undefined) headers['Content-Length'] = Buffer.byteLength(body);
-    const req = http.request({ host: HOST, port, method, path: urlPath, agent: false, headers }, (response) => {
+    const req = http.request({ host: LOOPBACK_HOST, port, method, path: urlPath, agent: false, headers }, (response) => {
       let text = '';
       response.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
       response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text }));

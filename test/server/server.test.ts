@@ -13,30 +13,18 @@ import { createServer, type Switchyard } from '../../src/server/server.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
 import { ProtocolError } from '../../src/errors.js';
 import { Opcode, binary, close, text, unmaskedFrame } from '../_support/frames.js';
-import { openRawClient, type HandshakeOptions, type RawClient } from '../_support/raw-client.js';
+import type { RawClient } from '../_support/raw-client.js';
 import { cleanupStack, withTimeout, waitFor } from '../_support/cleanup.js';
+import { LOOPBACK_HOST, listen, rawWebSocket } from '../_support/embedded-server.js';
 
-const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
 
-
-async function listen(defer: (cleanup: () => unknown) => void, app: Switchyard): Promise<number> {
-  defer(() => app.close());
-  const address = await app.listen({ port: 0, host: HOST });
-  return address.port;
-}
-
-async function rawWebSocket(defer: (cleanup: () => unknown) => void, port: number, urlPath: string, options: HandshakeOptions = {}): Promise<RawClient> {
-  const client = await openRawClient(port, HOST, { ...options, path: urlPath });
-  defer(() => client.destroy());
-  return client;
-}
 
 interface HttpResult { status: number; headers: http.IncomingHttpHeaders; body: string }
 
 function httpGet(port: number, urlPath: string): Promise<HttpResult> {
   return withTimeout(new Promise((resolve, reject) => {
-    const request = http.get({ host: HOST, port, path: urlPath, agent: false, headers: { Connection: 'close' } }, (response) => {
+    const request = http.get({ host: LOOPBACK_HOST, port, path: urlPath, agent: false, headers: { Connection: 'close' } }, (response) => {
       let body = '';
       response.setEncoding('utf8').on('data', (chunk: string) => { body += chunk; });
       response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
@@ -268,10 +256,10 @@ describe('createServer: close()', () => {
     const app = createServer({ pingIntervalMs: 0, closeTimeoutMs: 200 }).websocket('/echo', echoRoute());
     const port = await listen(defer, app);
     // A peer that is answered 404 but neither reads the answer nor closes its side.
-    const socket = net.connect({ port, host: HOST, allowHalfOpen: true });
+    const socket = net.connect({ port, host: LOOPBACK_HOST, allowHalfOpen: true });
     defer(() => socket.destroy());
     socket.on('error', () => {});
-    const request = `GET /nope HTTP/1.1\r\nHost: ${HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
+    const request = `GET /nope HTTP/1.1\r\nHost: ${LOOPBACK_HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
       + 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
     await new Promise<void>((resolve) => socket.write(request, () => resolve()));
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -5,26 +5,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { createServer, type Switchyard } from '../../src/server/server.js';
+import { createServer } from '../../src/server/server.js';
 import { Opcode, close, describeFrame } from '../_support/frames.js';
 import { openRawClient, type RawClient } from '../_support/raw-client.js';
 import { cleanupStack, sleep, withTimeout, waitFor } from '../_support/cleanup.js';
+import { LOOPBACK_HOST, listen, upgradedWebSocket } from '../_support/embedded-server.js';
 
-const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
-type Defer = (cleanup: () => unknown) => void;
-
-async function listen(defer: Defer, app: Switchyard): Promise<number> {
-  defer(() => app.close());
-  return (await app.listen({ port: 0, host: HOST })).port;
-}
-
-async function rawWebSocket(defer: Defer, port: number, urlPath: string): Promise<RawClient> {
-  const client = await openRawClient(port, HOST, { path: urlPath });
-  defer(() => client.destroy());
-  assert.equal(client.response.statusCode, 101, client.response.raw);
-  return client;
-}
 
 async function expectShutdownFrame(client: RawClient): Promise<void> {
   const frame = await client.nextFrame(TIMEOUT_MS);
@@ -36,7 +23,7 @@ async function expectShutdownFrame(client: RawClient): Promise<void> {
 /** Resolves with the connect error code, or 'connected' if a TCP connection was accepted. */
 function tryConnect(port: number): Promise<string> {
   return withTimeout(new Promise((resolve) => {
-    const socket = net.connect({ port, host: HOST });
+    const socket = net.connect({ port, host: LOOPBACK_HOST });
     socket.once('connect', () => { socket.destroy(); resolve('connected'); });
     socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
   }), TIMEOUT_MS, 'a TCP connect');
@@ -50,7 +37,7 @@ describe('app.close(): graceful shutdown', () => {
       .websocket('/a', { close(_ws, code, _reason, wasClean) { closes.push({ route: '/a', code, wasClean }); } })
       .websocket('/b/:id', { close(_ws, code, _reason, wasClean) { closes.push({ route: '/b/:id', code, wasClean }); } });
     const port = await listen(defer, app);
-    const clients = [await rawWebSocket(defer, port, '/a'), await rawWebSocket(defer, port, '/b/1'), await rawWebSocket(defer, port, '/b/2')];
+    const clients = [await upgradedWebSocket(defer, port, '/a'), await upgradedWebSocket(defer, port, '/b/1'), await upgradedWebSocket(defer, port, '/b/2')];
     assert.equal(app.connectionCount, 3);
 
     let resolved = false;
@@ -78,8 +65,8 @@ describe('app.close(): graceful shutdown', () => {
     const app = createServer({ pingIntervalMs: 0, closeTimeoutMs: 60_000, shutdownTimeoutMs })
       .websocket('/ws', { close(_ws, code, _reason, wasClean) { closes.push({ code, wasClean }); } });
     const port = await listen(defer, app);
-    const polite = await rawWebSocket(defer, port, '/ws');
-    const silent = await rawWebSocket(defer, port, '/ws');
+    const polite = await upgradedWebSocket(defer, port, '/ws');
+    const silent = await upgradedWebSocket(defer, port, '/ws');
 
     const startedAt = Date.now();
     const closing = app.close();
@@ -98,7 +85,7 @@ describe('app.close(): graceful shutdown', () => {
     const defer = cleanupStack(t);
     const app = createServer({ pingIntervalMs: 0, closeTimeoutMs: 60_000, shutdownTimeoutMs: 2000 }).websocket('/ws', {});
     const port = await listen(defer, app);
-    const lingering = await rawWebSocket(defer, port, '/ws');
+    const lingering = await upgradedWebSocket(defer, port, '/ws');
     assert.equal(await tryConnect(port), 'connected');
 
     const closing = app.close();
@@ -123,7 +110,7 @@ describe('app.close(): graceful shutdown', () => {
       open() { opened++; },
     });
     const port = await listen(defer, app);
-    const pending = openRawClient(port, HOST, { path: '/ws' });
+    const pending = openRawClient(port, LOOPBACK_HOST, { path: '/ws' });
     pending.then((client) => defer(() => client.destroy()), () => {});
     await waitFor(() => hookStarted, TIMEOUT_MS, 'the hook to start');
     const closing = app.close();
@@ -143,7 +130,7 @@ describe('app.close(): graceful shutdown', () => {
     });
     const port = await listen(defer, app);
     const response = withTimeout(new Promise<{ status: number; body: string }>((resolve, reject) => {
-      http.get({ host: HOST, port, path: '/slow', agent: false }, (res) => {
+      http.get({ host: LOOPBACK_HOST, port, path: '/slow', agent: false }, (res) => {
         let body = '';
         res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk; });
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));

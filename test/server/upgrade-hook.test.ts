@@ -5,26 +5,13 @@
 import { describe, it } from 'node:test';
 import * as net from 'node:net';
 import assert from 'node:assert/strict';
-import { createServer, type Switchyard, type UpgradeRequest, type WebSocketRoute } from '../../src/server/server.js';
-import type { WebSocket } from '../../src/transport/websocket.js';
+import { createServer, type UpgradeRequest, type WebSocketRoute } from '../../src/server/server.js';
 import { Opcode, parseServerFrames, text } from '../_support/frames.js';
-import { buildRequest, openRawClient, type HandshakeOptions, type RawClient } from '../_support/raw-client.js';
+import { buildRequest, type RawClient } from '../_support/raw-client.js';
 import { cleanupStack, sleep, withTimeout, waitFor } from '../_support/cleanup.js';
+import { LOOPBACK_HOST, listen, rawWebSocket, type Defer } from '../_support/embedded-server.js';
 
-const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
-type Defer = (cleanup: () => unknown) => void;
-
-async function listen(defer: Defer, app: Switchyard): Promise<number> {
-  defer(() => app.close());
-  return (await app.listen({ port: 0, host: HOST })).port;
-}
-
-async function rawWebSocket(defer: Defer, port: number, urlPath: string, options: HandshakeOptions = {}): Promise<RawClient> {
-  const client = await openRawClient(port, HOST, { ...options, path: urlPath });
-  defer(() => client.destroy());
-  return client;
-}
 
 function captureWarnings(defer: Defer): string[] {
   const warnings: string[] = [];
@@ -225,13 +212,13 @@ describe('upgrade hook: a client that leaves while the hook runs', () => {
       });
       const port = await listen(defer, app);
 
-      const socket = net.connect({ port, host: HOST });
+      const socket = net.connect({ port, host: LOOPBACK_HOST });
       defer(() => socket.destroy());
       socket.on('error', () => { /* a reset after leaving is fine */ });
       let received = '';
       socket.setEncoding('latin1').on('data', (chunk: string) => { received += chunk; });
       await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-      socket.write(buildRequest(HOST, port, { path: '/slow' }));
+      socket.write(buildRequest(LOOPBACK_HOST, port, { path: '/slow' }));
       await waitFor(() => hookStarted === 1, TIMEOUT_MS, 'the hook to start');
       assert.equal(app.routeConnectionCount('/slow'), 1, 'an upgrade in its hook counts against the route');
       assert.equal(app.connectionCount, 0, 'an upgrade in its hook is not yet a connection');
@@ -263,13 +250,13 @@ describe('upgrade hook: a client that leaves while the hook runs', () => {
       message(ws, data, isBinary) { ws.send(data, isBinary); },
     });
     const port = await listen(defer, app);
-    const socket = net.connect({ port, host: HOST });
+    const socket = net.connect({ port, host: LOOPBACK_HOST });
     defer(() => socket.destroy());
     socket.on('error', () => {});
     let received = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => { received = Buffer.concat([received, chunk]); });
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    socket.write(buildRequest(HOST, port, { path: '/slow' }));
+    socket.write(buildRequest(LOOPBACK_HOST, port, { path: '/slow' }));
     await waitFor(() => hookStarted === 1, TIMEOUT_MS, 'the hook to start');
     // A client that does not wait for the 101 (RFC 6455 says it should): its frame must not be lost.
     socket.write(text('sent early'));
@@ -299,13 +286,13 @@ describe('upgrade hook: a client that streams data while the hook runs', () => {
       open() { opened++; },
     });
     const port = await listen(defer, app);
-    const socket = net.connect({ port, host: HOST });
+    const socket = net.connect({ port, host: LOOPBACK_HOST });
     defer(() => socket.destroy());
     socket.on('error', () => { /* the server drops us: a reset is expected */ });
     let closed = false;
     socket.once('close', () => { closed = true; });
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    socket.write(buildRequest(HOST, port, { path: '/slow' }));
+    socket.write(buildRequest(LOOPBACK_HOST, port, { path: '/slow' }));
     await waitFor(() => hookStarted === 1, TIMEOUT_MS, 'the hook to start');
     // 4 MiB of frames before any 101: far more than a client may send early.
     const frame = text('x'.repeat(60_000));

@@ -5,27 +5,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { createServer, type Switchyard } from '../../src/server/server.js';
+import { createServer } from '../../src/server/server.js';
 import type { ServerOptions } from '../../src/server/options.js';
 import { Opcode, binary, continuation, describeFrame, patternBytes, text } from '../_support/frames.js';
-import { openRawClient, type RawClient } from '../_support/raw-client.js';
+import type { RawClient } from '../_support/raw-client.js';
 import { cleanupStack, sleep, waitFor } from '../_support/cleanup.js';
+import { listen, upgradedWebSocket, type Defer } from '../_support/embedded-server.js';
 
-const HOST = '127.0.0.1';
 const TIMEOUT_MS = 3000;
-type Defer = (cleanup: () => unknown) => void;
-
-async function listen(defer: Defer, app: Switchyard): Promise<number> {
-  defer(() => app.close());
-  return (await app.listen({ port: 0, host: HOST })).port;
-}
-
-async function rawWebSocket(defer: Defer, port: number, urlPath: string): Promise<RawClient> {
-  const client = await openRawClient(port, HOST, { path: urlPath });
-  defer(() => client.destroy());
-  assert.equal(client.response.statusCode, 101, client.response.raw);
-  return client;
-}
 
 interface Piece { data: Buffer; isBinary: boolean; isLast: boolean }
 
@@ -82,7 +69,7 @@ describe('messagePieceBytes: streaming delivery', () => {
   it('delivers a 100 KiB message sent in several frames and many TCP writes in ordered pieces of at most N bytes', async (t) => {
     const defer = cleanupStack(t);
     const { port, pieces, wholeMessages } = await streamingServer(defer);
-    const client = await rawWebSocket(defer, port, '/stream');
+    const client = await upgradedWebSocket(defer, port, '/stream');
     const original = patternBytes(100 * 1024, 7);
     const cuts = [0, 10_000, 40_000, 40_001, 80_000, original.length];
     const frames = cuts.slice(0, -1).map((start, index) => {
@@ -109,7 +96,7 @@ describe('messagePieceBytes: streaming delivery', () => {
   it('delivers text in pieces that may split a UTF-8 character but join to the exact text', async (t) => {
     const defer = cleanupStack(t);
     const { port, pieces } = await streamingServer(defer);
-    const client = await rawWebSocket(defer, port, '/stream');
+    const client = await upgradedWebSocket(defer, port, '/stream');
     const original = Buffer.from('é€😀 switchyard '.repeat(1200));
     const third = Math.floor(original.length / 3) + 1; // cut inside a multi-byte character on purpose
     await sendFramesInPieces(client, [
@@ -127,7 +114,7 @@ describe('messagePieceBytes: streaming delivery', () => {
   it('delivers an empty message as one empty last piece, whole or fragmented', async (t) => {
     const defer = cleanupStack(t);
     const { port, pieces, wholeMessages } = await streamingServer(defer);
-    const client = await rawWebSocket(defer, port, '/stream');
+    const client = await upgradedWebSocket(defer, port, '/stream');
     await client.send(text(''));
     await client.nextMessage(TIMEOUT_MS);
     await client.send(Buffer.concat([binary(Buffer.alloc(0), false), continuation(Buffer.alloc(0), false), continuation(Buffer.alloc(0))]));
@@ -155,9 +142,9 @@ describe('maxLifetimeMs', () => {
     const port = await listen(defer, app);
     await sleep(600); // a server that has been idle for a while
     // The first connection of an idle server: its clock must start at its own open, not at the last tick.
-    const short = await rawWebSocket(defer, port, '/short');
+    const short = await upgradedWebSocket(defer, port, '/short');
     const openedAt = Date.now();
-    const long = await rawWebSocket(defer, port, '/long');
+    const long = await upgradedWebSocket(defer, port, '/long');
     let frame;
     // Keep the connection busy: the lifetime is not an idle timeout.
     for (;;) {
@@ -195,9 +182,9 @@ describe('idleTimeoutMs per route', () => {
       .websocket('/default', {});
     const port = await listen(defer, app);
     await sleep(400); // an idle server first: the connection's clock must start at its own open
-    const idle = await rawWebSocket(defer, port, '/idle');
+    const idle = await upgradedWebSocket(defer, port, '/idle');
     const openedAt = Date.now();
-    const quiet = await rawWebSocket(defer, port, '/default');
+    const quiet = await upgradedWebSocket(defer, port, '/default');
     await expectIdleClose(idle, idleMs, openedAt);
     await quiet.expectSilence(Math.max(0, openedAt + 2 * idleMs - Date.now()));
     assert.equal(quiet.tcpClosed, false);
@@ -210,8 +197,8 @@ describe('idleTimeoutMs per route', () => {
       .websocket('/inherits', {})
       .websocket('/never', { idleTimeoutMs: 0 });
     const port = await listen(defer, app);
-    const never = await rawWebSocket(defer, port, '/never');
-    const inherits = await rawWebSocket(defer, port, '/inherits');
+    const never = await upgradedWebSocket(defer, port, '/never');
+    const inherits = await upgradedWebSocket(defer, port, '/inherits');
     const openedAt = Date.now();
     await expectIdleClose(inherits, idleMs, openedAt);
     await never.expectSilence(Math.max(0, openedAt + 2 * idleMs - Date.now()));
@@ -236,7 +223,7 @@ describe('allowInvalidUtf8', () => {
   it('delivers a text message that is not UTF-8, whole or fragmented, on a route that allows it', async (t) => {
     const defer = cleanupStack(t);
     const { port, received } = await utf8Server(defer);
-    const client = await rawWebSocket(defer, port, '/lenient');
+    const client = await upgradedWebSocket(defer, port, '/lenient');
     await client.send(text(invalid));
     assert.equal((await client.nextMessage(TIMEOUT_MS)).payload.toString(), 'ok');
     // A fragmented text message that ends inside a character.
@@ -251,7 +238,7 @@ describe('allowInvalidUtf8', () => {
   it('fails the same message with 1007 on a route that keeps the default', async (t) => {
     const defer = cleanupStack(t);
     const { port } = await utf8Server(defer);
-    const client = await rawWebSocket(defer, port, '/strict');
+    const client = await upgradedWebSocket(defer, port, '/strict');
     await client.send(text(invalid));
     const result = await client.expectClose(TIMEOUT_MS);
     assert.equal(result.code, 1007);
@@ -264,10 +251,10 @@ describe('allowInvalidUtf8', () => {
       .websocket('/inherits', { message(ws) { ws.send('ok'); } })
       .websocket('/strict', { allowInvalidUtf8: false, message(ws) { ws.send('ok'); } });
     const port = await listen(defer, app);
-    const inherits = await rawWebSocket(defer, port, '/inherits');
+    const inherits = await upgradedWebSocket(defer, port, '/inherits');
     await inherits.send(text(invalid));
     assert.equal((await inherits.nextMessage(TIMEOUT_MS)).payload.toString(), 'ok');
-    const strict = await rawWebSocket(defer, port, '/strict');
+    const strict = await upgradedWebSocket(defer, port, '/strict');
     await strict.send(text(invalid));
     assert.equal((await strict.expectClose(TIMEOUT_MS)).code, 1007);
   });
@@ -280,8 +267,8 @@ describe('pingIntervalMs per route', () => {
       .websocket('/pinged', { pingIntervalMs: 60 })
       .websocket('/quiet', {});
     const port = await listen(defer, app);
-    const quiet = await rawWebSocket(defer, port, '/quiet');
-    const pinged = await rawWebSocket(defer, port, '/pinged');
+    const quiet = await upgradedWebSocket(defer, port, '/quiet');
+    const pinged = await upgradedWebSocket(defer, port, '/pinged');
     const frame = await pinged.nextFrame(TIMEOUT_MS);
     assert.equal(frame.opcode, Opcode.ping, describeFrame(frame));
     await quiet.expectSilence(400);
@@ -293,8 +280,8 @@ describe('pingIntervalMs per route', () => {
       .websocket('/inherits', {})
       .websocket('/quiet', { pingIntervalMs: 0 });
     const port = await listen(defer, app);
-    const quiet = await rawWebSocket(defer, port, '/quiet');
-    const inherits = await rawWebSocket(defer, port, '/inherits');
+    const quiet = await upgradedWebSocket(defer, port, '/quiet');
+    const inherits = await upgradedWebSocket(defer, port, '/inherits');
     const frame = await inherits.nextFrame(TIMEOUT_MS);
     assert.equal(frame.opcode, Opcode.ping, describeFrame(frame));
     await quiet.expectSilence(400);
