@@ -4,7 +4,7 @@
 import { isIP } from 'node:net';
 import { parseClientUrl } from '../client/client-url.js';
 import { ConfigError } from '../errors.js';
-import { closestName } from './suggest.js';
+import { splitArgv, type ArgvFlag } from './argv.js';
 import { checkLeaf, checkListItem, describeValue } from './validate.js';
 
 export const BINARY_FORMATS = ['hex', 'base64'] as const;
@@ -122,65 +122,14 @@ const RESERVED_HEADERS: Readonly<Record<string, string>> = {
 // RFC 9110 §5.1: a field name is a token.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-interface RawFlag {
-  readonly flag: ConnectFlag;
-  /** As written, for messages: '-H', '--header'. */
-  readonly written: string;
-  readonly value: string | true;
-}
-
-function suggestion(name: string): string {
-  const guess = closestName(name, CONNECT_FLAGS.map((flag) => flag.name));
-  return guess === undefined ? '' : ` (did you mean "--${guess}"?)`;
-}
-
 /** Splits the arguments into flags and positionals: --name value, --name=value, -H value, -Hvalue, `--` ends flags. */
-function tokenize(args: readonly string[]): { flags: RawFlag[]; positionals: string[] } {
-  const flags: RawFlag[] = [];
-  const positionals: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--') {
-      positionals.push(...args.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-') {
-      positionals.push(arg);
-      continue;
-    }
-    let flag: ConnectFlag | undefined;
-    let written: string;
-    let inline: string | undefined;
-    if (arg.startsWith('--')) {
-      const equals = arg.indexOf('=');
-      const name = equals === -1 ? arg.slice(2) : arg.slice(2, equals);
-      inline = equals === -1 ? undefined : arg.slice(equals + 1);
-      written = `--${name}`;
-      flag = CONNECT_FLAGS.find((candidate) => candidate.name === name);
-      if (flag === undefined) throw new ConfigError(written, `unknown flag${suggestion(name)}`);
-    } else {
-      written = arg.slice(0, 2);
-      flag = CONNECT_FLAGS.find((candidate) => candidate.short === arg[1]);
-      if (flag === undefined) throw new ConfigError(written, `unknown flag${suggestion(arg.slice(1))}`);
-      // -H'X: y' (value attached), as curl takes it; a switch takes no attached letters.
-      if (arg.length > 2) inline = arg.slice(2);
-    }
-    if (flag.arg === undefined) {
-      if (inline !== undefined) throw new ConfigError(written, `takes no value (got ${describeValue(inline)})`);
-      flags.push({ flag, written, value: true });
-      continue;
-    }
-    let value = inline;
-    if (value === undefined) {
-      const next = args[i + 1];
-      // "--origin --insecure" is a missing value, not an origin called "--insecure" (write --execute=--x for that).
-      if (next === undefined || next.startsWith('--')) throw new ConfigError(written, `needs a value (${written} ${flag.arg})`);
-      value = next;
-      i++;
-    }
-    flags.push({ flag, written, value });
-  }
-  return { flags, positionals };
+function tokenize(args: readonly string[]): { flags: ArgvFlag<ConnectFlag>[]; positionals: string[] } {
+  return splitArgv(args, {
+    long: (name) => CONNECT_FLAGS.find((candidate) => candidate.name === name),
+    short: (letter) => CONNECT_FLAGS.find((candidate) => candidate.short === letter),
+    names: CONNECT_FLAGS.map((flag) => flag.name),
+    valueName: (flag) => flag.arg,
+  }, { attachedShortValues: true });
 }
 
 function integer(value: string, written: string, min: number, unit?: string): number {

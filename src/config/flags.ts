@@ -1,7 +1,7 @@
 // The `serve` and `demo` command lines, read against the schema's flags into a config layer. Pure: takes the
 // arguments and the working directory, returns values or throws ConfigError naming the flag.
 import { ConfigError } from '../errors.js';
-import { closestName } from './suggest.js';
+import { splitArgv, type ArgvFlag } from './argv.js';
 import { CONFIG_SCHEMA, routesSchema, type FlagSpec, type LeafSchema, type LeafType, type ObjectSchema, type RouteKind } from './schema.js';
 import { checkLeaf, checkListItem, checkRouteKind, describeValue, type ConfigLayer, type RouteLayer } from './validate.js';
 
@@ -63,71 +63,20 @@ export function serveFlagDefinitions(): FlagDefinition[] {
 
 // ---- reading argv ----
 
-interface RawFlag {
-  readonly definition: FlagDefinition;
-  /** The flag as written, for messages: '--port'. */
-  readonly name: string;
-  /** true for a boolean flag given without a value. */
-  readonly value: string | true;
-}
+type RawFlag = ArgvFlag<FlagDefinition>;
 
 const SHORT_FLAGS: Readonly<Record<string, string>> = { h: 'help' };
 
 /** Splits arguments into flags (checked against `definitions`) and positionals. */
 function tokenize(args: readonly string[], definitions: readonly FlagDefinition[], stopAtPositional = false): { flags: RawFlag[]; positionals: string[] } {
   const byName = new Map(definitions.map((definition) => [definition.spec.name, definition]));
-  const flags: RawFlag[] = [];
-  const positionals: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--') {
-      positionals.push(...args.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-') {
-      // `exec PROGRAM -n`: everything from the program on is its command line.
-      if (stopAtPositional) {
-        positionals.push(...args.slice(i));
-        break;
-      }
-      positionals.push(arg);
-      continue;
-    }
-    let name: string;
-    let inline: string | undefined;
-    if (arg.startsWith('--')) {
-      const equals = arg.indexOf('=');
-      name = equals === -1 ? arg.slice(2) : arg.slice(2, equals);
-      inline = equals === -1 ? undefined : arg.slice(equals + 1);
-    } else {
-      name = SHORT_FLAGS[arg.slice(1)] ?? '';
-      if (name === '') throw new ConfigError(arg, `unknown flag${suggestFlag(arg.slice(1), byName)}`);
-    }
-    const definition = byName.get(name);
-    const written = `--${name}`;
-    if (definition === undefined) throw new ConfigError(written, `unknown flag${suggestFlag(name, byName)}`);
-    if (definition.spec.arg === undefined) {
-      if (inline === undefined) flags.push({ definition, name: written, value: true });
-      else if ((definition.target.to === 'config' || definition.target.to === 'kind-default') && (inline === 'true' || inline === 'false')) flags.push({ definition, name: written, value: inline });
-      else throw new ConfigError(written, `takes no value (got ${describeValue(inline)})`);
-      continue;
-    }
-    let value = inline;
-    if (value === undefined) {
-      const next = args[i + 1];
-      // "--port --host x" is a missing value, not a port called "--host"; "-5" is a (bad) value.
-      if (next === undefined || next.startsWith('--')) throw new ConfigError(written, `needs a value (${written} ${definition.spec.arg})`);
-      value = next;
-      i++;
-    }
-    flags.push({ definition, name: written, value });
-  }
-  return { flags, positionals };
-}
-
-function suggestFlag(name: string, byName: ReadonlyMap<string, FlagDefinition>): string {
-  const guess = closestName(name, [...byName.keys()]);
-  return guess === undefined ? '' : ` (did you mean "--${guess}"?)`;
+  return splitArgv(args, {
+    long: (name) => byName.get(name),
+    short: (letters) => byName.get(SHORT_FLAGS[letters] ?? ''),
+    names: [...byName.keys()],
+    valueName: (definition) => definition.spec.arg,
+    takesBooleanText: (definition) => definition.target.to === 'config' || definition.target.to === 'kind-default',
+  }, { stopAtPositional });
 }
 
 /** A flag's text as the leaf's type: integers and booleans are parsed; anything unparsable is left for checkLeaf to refuse. */
@@ -245,7 +194,7 @@ function setPath(target: Record<string, unknown>, keys: readonly string[], value
  */
 export function parseServeArgs(args: readonly string[], cwd: string): ServeInvocation {
   const { flags, positionals } = tokenize(args, serveFlagDefinitions());
-  if (flags.some(({ definition }) => definition.target.to === 'meta' && definition.target.key === 'help')) {
+  if (flags.some(({ flag: definition }) => definition.target.to === 'meta' && definition.target.key === 'help')) {
     return { help: true, printConfig: false, flags: { layer: {}, routes: [], routeDefaults: {}, sources: {} } };
   }
   const context = { baseDir: cwd };
@@ -257,7 +206,7 @@ export function parseServeArgs(args: readonly string[], cwd: string): ServeInvoc
   let printConfig = false;
   let configFile: string | undefined;
 
-  for (const { definition, name, value } of flags) {
+  for (const { flag: definition, written: name, value } of flags) {
     const target = definition.target;
     switch (target.to) {
       case 'meta':
@@ -292,8 +241,8 @@ export function parseServeArgs(args: readonly string[], cwd: string): ServeInvoc
   for (const [kind, defaults] of Object.entries(kindDefaults)) {
     if (routes.some(({ route }) => route.kind === kind)) continue;
     const kindFlag = routesSchema().kinds[kind as RouteKind].flag?.name ?? kind;
-    const first = flags.find(({ definition }) => definition.target.to === 'kind-default' && definition.target.kind === kind)!;
-    throw new ConfigError(first.name, `applies to the routes --${kindFlag} adds, and there is none (a config file's ${kind} routes set ${Object.keys(defaults).join(', ')} themselves)`);
+    const first = flags.find(({ flag: definition }) => definition.target.to === 'kind-default' && definition.target.kind === kind)!;
+    throw new ConfigError(first.written, `applies to the routes --${kindFlag} adds, and there is none (a config file's ${kind} routes set ${Object.keys(defaults).join(', ')} themselves)`);
   }
   for (const { route, flag } of routes) {
     const defaults = kindDefaults[route.kind];
@@ -348,13 +297,13 @@ export function execFlagDefinitions(): FlagDefinition[] {
 export function parseExecArgs(args: readonly string[], cwd: string): ExecInvocation {
   const { flags, positionals } = tokenize(args, execFlagDefinitions(), true);
   const empty: FlagLayer = { layer: {}, routes: [], routeDefaults: {}, sources: {} };
-  if (flags.some(({ definition }) => definition.spec.name === 'help')) return { help: true, flags: empty };
+  if (flags.some(({ flag: definition }) => definition.spec.name === 'help')) return { help: true, flags: empty };
   const context = { baseDir: cwd };
   const layer: Record<string, unknown> = {};
   const sources: Record<string, string> = {};
   let routePath = '/*';
   const route: Record<string, unknown> = { kind: 'exec' };
-  for (const { definition, name, value } of flags) {
+  for (const { flag: definition, written: name, value } of flags) {
     const target = definition.target;
     if (target.to === 'config') {
       setPath(layer, target.path, checkLeaf(target.leaf.value, flagValue(target.leaf.value, value), name, context));
@@ -387,7 +336,7 @@ export function parseDemoArgs(args: readonly string[]): DemoInvocation {
   let port = 8080;
   let host = '127.0.0.1';
   let help = false;
-  for (const { definition, name, value } of flags) {
+  for (const { flag: definition, written: name, value } of flags) {
     const target = definition.target;
     if (target.to === 'meta') help = true;
     else if (target.to === 'config' && name === '--port') port = checkLeaf(target.leaf.value, flagValue(target.leaf.value, value), name, { baseDir: '/' }) as number;
