@@ -98,6 +98,12 @@ export class Rng {
   }
 }
 
+/** Rng as a Math.random stand-in: the same sequence for the same seed, so a failure reproduces. */
+export function seededRandom(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.next();
+}
+
 // ---- splitting input ----
 
 export interface FeedWay {

@@ -4,18 +4,8 @@ import assert from 'node:assert/strict';
 import { backoffBoundMs, backoffDelayMs, resolveBackoff, DEFAULT_BACKOFF } from '../../src/client/backoff.js';
 import { defaultShouldReconnect, isRetryableHandshakeStatus, retryAfterMs } from '../../src/client/reconnect-policy.js';
 import { HandshakeError } from '../../src/errors.js';
+import { seededRandom } from '../_support/recorder.js';
 
-/** mulberry32: a small seeded PRNG, so a jittered schedule is the same on every run. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('backoff', () => {
   it('grows by the multiplier from the initial delay and stops at the cap', () => {
@@ -42,7 +32,7 @@ describe('backoff', () => {
   it('full jitter draws each delay from [0, bound], the same schedule for the same seed', () => {
     const backoff = resolveBackoff({ initialDelayMs: 250, maxDelayMs: 30_000 });
     const schedule = (seed: number): number[] => {
-      const random = seeded(seed);
+      const random = seededRandom(seed);
       return Array.from({ length: 12 }, (_, i) => backoffDelayMs(backoff, i + 1, random));
     };
     const first = schedule(42);
@@ -53,7 +43,7 @@ describe('backoff', () => {
       assert.ok(Number.isInteger(delay));
     });
     // Spread: over many draws at the cap the mean is near half the cap (full jitter's point: no lockstep).
-    const random = seeded(7);
+    const random = seededRandom(7);
     let sum = 0;
     for (let i = 0; i < 2000; i++) sum += backoffDelayMs(backoff, 20, random);
     const mean = sum / 2000;
@@ -62,7 +52,7 @@ describe('backoff', () => {
 
   it('a jitter fraction keeps each delay within [bound·(1−j), bound]', () => {
     const backoff = resolveBackoff({ initialDelayMs: 1000, maxDelayMs: 8000, jitter: 0.25 });
-    const random = seeded(1);
+    const random = seededRandom(1);
     for (let retry = 1; retry <= 6; retry++) {
       const bound = backoffBoundMs(backoff, retry);
       for (let i = 0; i < 50; i++) {

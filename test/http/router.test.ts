@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Router, type RouteLookup } from '../../src/http/router.js';
+import { seededRandom } from '../_support/recorder.js';
 
 function routerOf(routes: ReadonlyArray<readonly [string, string]>): Router<string> {
   const router = new Router<string>();
@@ -369,7 +370,7 @@ describe('Router', () => {
 
   describe('against a naive matcher', () => {
     it('agrees on random routes and paths (seeded)', () => {
-      const random = mulberry32(0x5eed_2024);
+      const random = seededRandom(0x5eed_2024);
       const pick = <V>(items: readonly V[]): V => items[Math.floor(random() * items.length)]!;
       const staticTexts = ['a', 'b', 'c', ''];
       const pathTexts = ['a', 'b', 'c', '', 'x', '%41', '%zz', 'a%20b', '%C3%A9', '%2F'];
@@ -517,14 +518,3 @@ function referenceMatch(routes: readonly ReferenceRoute[], method: string, path:
   return { kind: 'method-not-allowed', allow: [...allow].sort() };
 }
 
-/** A small seeded PRNG so failures reproduce. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
