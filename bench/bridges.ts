@@ -12,6 +12,7 @@ const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const SWITCHYARD_CLI = resolve(BENCH_DIR, '../src/cli/main.js');
 const LOAD_SCRIPT = join(BENCH_DIR, 'bridge-load.js');
 const TARGET_SCRIPT = join(BENCH_DIR, 'tcp-target.js');
+const SPAWN_LOOP_SCRIPT = join(BENCH_DIR, 'spawn-loop.js');
 const HOST = '127.0.0.1';
 /** The route on switchyard; websocketd and websockify serve every path, so the load uses this one for all. */
 const ROUTE = '/bridge';
@@ -30,7 +31,8 @@ const TCP_MAX_BYTES = 50 * 1024 ** 3;
 /** After the load ends, how long the server gets to reap every program or worker it started. */
 const REAP_TIMEOUT_MS = 10_000;
 
-type Program = 'switchyard' | 'websocketd' | 'websockify';
+/** `node-spawn`: bench/spawn-loop.ts, node:child_process alone starting `cat` per connection (no server). */
+type Program = 'switchyard' | 'websocketd' | 'websockify' | 'node-spawn';
 
 interface ScenarioSpec {
   id: BridgeScenario;
@@ -43,6 +45,8 @@ interface ScenarioSpec {
   targetRatio: number | undefined;
   /** `--mode` of tcp-target.ts (tcp scenarios). */
   targetMode?: 'echo' | 'sink' | 'source';
+  /** Also run bench/spawn-loop.ts, the ceiling of any Node program that starts one program per connection. */
+  spawnCeiling?: boolean;
   loadArgs: string[];
 }
 
@@ -60,7 +64,7 @@ const SPECS: Record<BridgeScenario, ScenarioSpec> = {
     loadArgs: ['--inflight', '1', '--message-bytes', String(EXEC_MESSAGE_BYTES), '--max-count', String(EXEC_MAX_MESSAGES)],
   },
   'exec-connections': {
-    id: 'exec-connections', peer: 'websocketd', unit: 'conn/s', divisor: 1, targetRatio: 1.0,
+    id: 'exec-connections', peer: 'websocketd', unit: 'conn/s', divisor: 1, targetRatio: 1.0, spawnCeiling: true,
     title: `process bridge, cat: new connections (upgrade, one ${EXEC_MESSAGE_BYTES} B echo, close), ${CONNECT_CONCURRENCY} at a time`,
     loadArgs: ['--concurrency', String(CONNECT_CONCURRENCY), '--message-bytes', String(EXEC_MESSAGE_BYTES), '--max-count', String(MAX_CONNECTIONS_PER_RUN)],
   },
@@ -84,7 +88,7 @@ const SPECS: Record<BridgeScenario, ScenarioSpec> = {
 const HELP: Record<BridgeScenario, string> = {
   'exec-messages': `process bridge (cat) vs websocketd: msg/s on one connection, ${EXEC_INFLIGHT} in flight (target >= 1.0x)`,
   'exec-roundtrip': 'process bridge (cat) vs websocketd: msg/s on one connection, one at a time (information)',
-  'exec-connections': `process bridge (cat) vs websocketd: new connections/s, ${CONNECT_CONCURRENCY} at a time (target >= 1.0x)`,
+  'exec-connections': `process bridge (cat) vs websocketd: new connections/s, ${CONNECT_CONCURRENCY} at a time (target >= 1.0x); also node's child_process alone (the ceiling, information)`,
   'tcp-bulk': 'TCP bridge vs websockify: MB/s echoed through to a TCP target, both directions at once (target >= 3.0x)',
   'tcp-upload': 'TCP bridge vs websockify: MB/s from the client into a TCP sink (information)',
   'tcp-download': 'TCP bridge vs websockify: MB/s from a TCP source to the client (information)',
@@ -130,7 +134,36 @@ async function startServer(spec: ScenarioSpec, program: Program, tools: Tools, t
   return startOnFreePort('websockify', tools.websockify!, (port) => [`${HOST}:${port}`, target]);
 }
 
+function parseLoadOutput(line: string): BridgeLoadResult {
+  let output: BridgeLoadOutput;
+  try {
+    output = JSON.parse(line) as BridgeLoadOutput;
+  } catch {
+    throw new Error(`the load generator printed no result (last line: ${line.slice(0, 200)})`);
+  }
+  if (!output.ok) throw new Error(output.error);
+  return output.result;
+}
+
+/** The spawn loop is its own load and reaps every program itself before it prints its result. */
+async function runSpawnLoop(spec: ScenarioSpec, round: number, tools: Tools, settings: SuiteSettings): Promise<RunRecord> {
+  const record: RunRecord = { scenario: spec.id, program: 'node-spawn', round };
+  const args = [
+    SPAWN_LOOP_SCRIPT, '--program', tools.cat!, '--concurrency', String(CONNECT_CONCURRENCY), '--message-bytes', String(EXEC_MESSAGE_BYTES),
+    '--max-count', String(MAX_CONNECTIONS_PER_RUN), '--warmup-ms', String(settings.warmupMs), '--duration-ms', String(settings.durationMs),
+  ];
+  try {
+    record.result = parseLoadOutput(await runToEnd('spawn-loop', process.execPath, args, settings.warmupMs + settings.durationMs + 90_000));
+    record.childrenLeft = 0;
+    record.reapMs = 0;
+  } catch (error) {
+    record.error = error instanceof Error ? error.message : String(error);
+  }
+  return record;
+}
+
 async function runOne(spec: ScenarioSpec, program: Program, round: number, tools: Tools, settings: SuiteSettings): Promise<RunRecord> {
+  if (program === 'node-spawn') return runSpawnLoop(spec, round, tools, settings);
   const record: RunRecord = { scenario: spec.id, program, round };
   let target: RunningProcess | undefined;
   let server: RunningProcess | undefined;
@@ -143,15 +176,7 @@ async function runOne(spec: ScenarioSpec, program: Program, round: number, tools
       LOAD_SCRIPT, '--scenario', spec.id, '--host', HOST, '--port', String(server.port), '--path', ROUTE, '--server-pid', String(server.pid),
       '--warmup-ms', String(settings.warmupMs), '--duration-ms', String(settings.durationMs), ...spec.loadArgs,
     ];
-    const line = await runToEnd('load', process.execPath, args, settings.warmupMs + settings.durationMs + 90_000);
-    let output: BridgeLoadOutput;
-    try {
-      output = JSON.parse(line) as BridgeLoadOutput;
-    } catch {
-      throw new Error(`the load generator printed no result (last line: ${line.slice(0, 200)})`);
-    }
-    if (!output.ok) throw new Error(output.error);
-    record.result = output.result;
+    record.result = parseLoadOutput(await runToEnd('load', process.execPath, args, settings.warmupMs + settings.durationMs + 90_000));
     // Every `cat` (or websockify worker) must be gone once its connection is: nothing left running or unreaped.
     const { left, waitedMs } = await waitForNoDescendants(server.pid, REAP_TIMEOUT_MS);
     record.childrenLeft = left;
@@ -203,11 +228,15 @@ function describeRun(spec: ScenarioSpec, record: RunRecord): string {
   );
 }
 
-function report(spec: ScenarioSpec, records: RunRecord[], rounds: number, write: (text: string) => void): Verdict {
-  const programs: Program[] = ['switchyard', spec.peer];
+/** Programs compared in a scenario: switchyard, its peer, and the spawn ceiling where the scenario has one. */
+function programsOf(spec: ScenarioSpec): Program[] {
+  return spec.spawnCeiling === true ? ['switchyard', spec.peer, 'node-spawn'] : ['switchyard', spec.peer];
+}
+
+function report(spec: ScenarioSpec, records: RunRecord[], rounds: number, write: (text: string) => void): Verdict[] {
   const resultsOf = (program: Program): BridgeLoadResult[] =>
     records.filter((record) => record.program === program && record.result !== undefined && record.error === undefined).map((record) => record.result!);
-  const rows = programs.map((program) => {
+  const rows = programsOf(spec).map((program) => {
     const results = resultsOf(program);
     if (results.length === 0) return [program, 'failed', '', '', '', ''];
     const perCpuSecond = results.map((r) => r.ratePerSecond / Math.max(r.serverCpuPercent / 100, 0.01));
@@ -222,33 +251,58 @@ function report(spec: ScenarioSpec, records: RunRecord[], rounds: number, write:
   });
   write(`\n${spec.id}: ${spec.title}\n`);
   write(`${formatTable(['server', spec.unit, 'server CPU', 'load CPU', `${spec.unit} per server CPU-s`, `${spec.unit} per round`], rows)}\n`);
+
+  /** program / peer as a ratio of medians, with the ratio of each round (how much of it is noise). */
+  const compare = (program: Program): { ratio: number; paired: string; value: string } | undefined => {
+    const mine = resultsOf(program);
+    const theirs = resultsOf(spec.peer);
+    if (mine.length === 0 || theirs.length === 0) return undefined;
+    const ratio = median(mine.map((r) => r.ratePerSecond)) / median(theirs.map((r) => r.ratePerSecond));
+    const pairs: string[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const ofRound = (of: Program): BridgeLoadResult | undefined =>
+        records.find((record) => record.round === round && record.program === of && record.error === undefined)?.result;
+      const a = ofRound(program);
+      const b = ofRound(spec.peer);
+      pairs.push(a !== undefined && b !== undefined ? `${formatFixed(a.ratePerSecond / b.ratePerSecond, 2)}x` : 'n/a');
+    }
+    const paired = pairs.join(', ');
+    const value =
+      `${formatRate(spec, median(mine.map((r) => r.ratePerSecond)))} vs ${formatRate(spec, median(theirs.map((r) => r.ratePerSecond)))} ${spec.unit} ` +
+      `(${formatFixed(ratio, 2)}x; per round ${paired})`;
+    return { ratio, paired, value };
+  };
+
+  const verdicts: Verdict[] = [];
   const description = describeTarget(spec);
-  const mine = resultsOf('switchyard');
-  const theirs = resultsOf(spec.peer);
-  if (mine.length === 0 || theirs.length === 0) {
-    write('-> n/a (runs failed)\n');
-    return { description, value: 'n/a (runs failed)', met: undefined, ...(spec.targetRatio === undefined && { info: true }) };
-  }
-  const ratio = median(mine.map((r) => r.ratePerSecond)) / median(theirs.map((r) => r.ratePerSecond));
-  // Paired ratios (the same round) show how much of the ratio is noise.
-  const paired: string[] = [];
-  for (let round = 0; round < rounds; round++) {
-    const ofRound = (program: Program): BridgeLoadResult | undefined =>
-      records.find((record) => record.round === round && record.program === program && record.error === undefined)?.result;
-    const a = ofRound('switchyard');
-    const b = ofRound(spec.peer);
-    paired.push(a !== undefined && b !== undefined ? `${formatFixed(a.ratePerSecond / b.ratePerSecond, 2)}x` : 'n/a');
-  }
+  const main = compare('switchyard');
   const target = spec.targetRatio;
-  const met = target === undefined ? ratio >= 1 : ratio >= target;
-  write(
-    `-> switchyard / ${spec.peer} = ${formatFixed(ratio, 2)}x ${spec.unit} (per round ${paired.join(', ')}; ` +
-      (target === undefined ? 'information, no target)\n' : `target >= ${formatFixed(target, 1)}x): ${met ? 'PASS' : 'MISS'}\n`),
-  );
-  const value =
-    `${formatRate(spec, median(mine.map((r) => r.ratePerSecond)))} vs ${formatRate(spec, median(theirs.map((r) => r.ratePerSecond)))} ${spec.unit} ` +
-    `(${formatFixed(ratio, 2)}x; per round ${paired.join(', ')})`;
-  return { description, value, met, ...(target === undefined && { info: true }) };
+  if (main === undefined) {
+    write('-> n/a (runs failed)\n');
+    verdicts.push({ description, value: 'n/a (runs failed)', met: undefined, ...(target === undefined && { info: true }) });
+  } else {
+    const met = target === undefined ? main.ratio >= 1 : main.ratio >= target;
+    write(
+      `-> switchyard / ${spec.peer} = ${formatFixed(main.ratio, 2)}x ${spec.unit} (per round ${main.paired}; ` +
+        (target === undefined ? 'information, no target)\n' : `target >= ${formatFixed(target, 1)}x): ${met ? 'PASS' : 'MISS'}\n`),
+    );
+    verdicts.push({ description, value: main.value, met, ...(target === undefined && { info: true }) });
+  }
+  if (spec.spawnCeiling === true) {
+    const ceilingDescription = `${spec.id} ${spec.unit}: node-spawn (child_process.spawn alone, no server) / ${spec.peer}`;
+    const ceiling = compare('node-spawn');
+    if (ceiling === undefined) {
+      write('-> node-spawn: n/a (runs failed)\n');
+      verdicts.push({ description: ceilingDescription, value: 'n/a (runs failed)', met: undefined, info: true });
+    } else {
+      write(
+        `-> node-spawn / ${spec.peer} = ${formatFixed(ceiling.ratio, 2)}x ${spec.unit} (per round ${ceiling.paired}; information: ` +
+          'the most a Node server that starts a program per connection with child_process could reach here)\n',
+      );
+      verdicts.push({ description: ceilingDescription, value: ceiling.value, met: ceiling.ratio >= 1, info: true });
+    }
+  }
+  return verdicts;
 }
 
 function describeTarget(spec: ScenarioSpec): string {
@@ -292,7 +346,7 @@ async function run(selected: readonly string[], settings: SuiteSettings): Promis
     write(`running ${spec.id}: ${spec.title}\n`);
     const records: RunRecord[] = [];
     for (let round = 0; round < settings.rounds; round++) {
-      const order: Program[] = round % 2 === 0 ? ['switchyard', spec.peer] : [spec.peer, 'switchyard'];
+      const order = round % 2 === 0 ? programsOf(spec) : programsOf(spec).reverse();
       for (const program of order) {
         const record = await runOne(spec, program, round, tools, settings);
         records.push(record);
@@ -301,7 +355,7 @@ async function run(selected: readonly string[], settings: SuiteSettings): Promis
       }
     }
     write(`  (${spec.id} took ${formatInteger((performance.now() - startedAt) / 1000)} s)\n`);
-    verdicts.push(report(spec, records, settings.rounds, write));
+    verdicts.push(...report(spec, records, settings.rounds, write));
   }
   return { verdicts, failures };
 }
