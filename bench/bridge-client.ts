@@ -3,7 +3,7 @@
 // counters that walk frame headers only. Independent of src/, like frames.ts, so the client is not what is measured.
 import { createCipheriv } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { HANDSHAKE_KEY, OPCODE, buildMaskedFrame, decodeFrame, openWebSocket as openRawWebSocket, type DecodedFrame } from './frames.js';
+import { HANDSHAKE_KEY, OPCODE, buildMaskedFrame, decodeFrame, headerSize, openWebSocket as openRawWebSocket, type DecodedFrame } from './frames.js';
 
 /** Every step of a connection (upgrade, a reply, the closing handshake) must finish within this. */
 export const STEP_TIMEOUT_MS = 10_000;
@@ -106,11 +106,6 @@ export function linePayload(bytes: number, index: number): Buffer {
 /** Deterministic pseudo-random bytes (AES-128-CTR keystream). */
 export function keystream(seed: number, bytes: number): Buffer {
   return createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16, 0)).update(Buffer.alloc(bytes));
-}
-
-function headerSize(secondByte: number): number {
-  const length7 = secondByte & 0x7f;
-  return 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0) + (secondByte & 0x80 ? 4 : 0);
 }
 
 /**

@@ -59,7 +59,7 @@ export function buildMaskedFrame(payload: Buffer, opcode: number, mask: Buffer =
 }
 
 /** Bytes in a frame header, from its second byte: 2, plus 2 or 8 for the extended length, plus 4 if masked. */
-function headerSize(secondByte: number): number {
+export function headerSize(secondByte: number): number {
   const length7 = secondByte & 0x7f;
   return 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0) + (secondByte & 0x80 ? 4 : 0);
 }
@@ -318,6 +318,69 @@ export function sensorJson(bytes: number, variant = 0): Buffer {
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+const MAX_HEAD_BYTES = 16_384;
+
+/**
+ * The client side of an upgrade in progress on `socket`: collects the response head from what arrives, and fails
+ * (socket destroyed, `reject` called once) on a timeout, an error, a close, an oversized head or a response that
+ * is not a valid 101. Callers read the socket their own way (stream events or `onread`) and feed it here.
+ */
+export class HandshakeWatch {
+  readonly #socket: Socket;
+  readonly #reject: (error: Error) => void;
+  readonly #timer: NodeJS.Timeout;
+  #head = Buffer.alloc(0);
+  #settled = false;
+  readonly #fail = (error: Error): void => {
+    if (this.#settled) return;
+    this.#stopWatching();
+    this.#socket.destroy();
+    this.#reject(error);
+  };
+  readonly #onClose = (): void => this.#fail(new Error('connection closed during the handshake'));
+
+  constructor(socket: Socket, timeoutMs: number, reject: (error: Error) => void) {
+    this.#socket = socket;
+    this.#reject = reject;
+    this.#timer = setTimeout(() => this.#fail(new Error(`handshake timed out after ${timeoutMs} ms`)), timeoutMs);
+    socket.on('error', this.#fail);
+    socket.on('close', this.#onClose);
+  }
+
+  /** True once the handshake succeeded or failed: what arrives after belongs to the caller. */
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  /**
+   * Takes bytes read from the socket (copied: the caller may reuse its buffer). Returns the head and the bytes
+   * after it once the head is complete and valid; until then, or if it failed, undefined.
+   */
+  feed(chunk: Uint8Array): { head: string; leftover: Buffer } | undefined {
+    if (this.#settled) return undefined;
+    this.#head = Buffer.concat([this.#head, chunk]);
+    const end = this.#head.indexOf(HEAD_END);
+    if (end === -1) {
+      if (this.#head.length > MAX_HEAD_BYTES) this.#fail(new Error('response head larger than 16 KiB'));
+      return undefined;
+    }
+    const head = this.#head.subarray(0, end).toString('latin1');
+    const problem = checkHandshakeResponse(head);
+    if (problem !== undefined) {
+      this.#fail(new Error(`handshake failed: ${problem}`));
+      return undefined;
+    }
+    this.#stopWatching();
+    return { head, leftover: this.#head.subarray(end + HEAD_END.length) };
+  }
+
+  #stopWatching(): void {
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    this.#socket.off('error', this.#fail);
+    this.#socket.off('close', this.#onClose);
+  }
+}
 
 export interface OpenedSocket {
   socket: Socket;
@@ -332,39 +395,15 @@ export function openWebSocket(host: string, port: number, request: Buffer, timeo
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
     socket.setNoDelay(true);
-    let head: Buffer | undefined;
-    const timer = setTimeout(() => fail(new Error(`handshake timed out after ${timeoutMs} ms`)), timeoutMs);
-    const cleanUp = (): void => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('error', fail);
-      socket.off('close', onClose);
-    };
-    function fail(error: Error): void {
-      cleanUp();
-      socket.destroy();
-      reject(error);
-    }
-    function onClose(): void {
-      fail(new Error('connection closed during the handshake'));
-    }
-    function onData(chunk: Buffer): void {
-      head = head === undefined ? chunk : Buffer.concat([head, chunk]);
-      const end = head.indexOf(HEAD_END);
-      if (end === -1) {
-        if (head.length > 16_384) fail(new Error('response head larger than 16 KiB'));
-        return;
-      }
-      const headText = head.subarray(0, end).toString('latin1');
-      const problem = checkHandshakeResponse(headText);
-      if (problem !== undefined) return fail(new Error(`handshake failed: ${problem}`));
-      cleanUp();
+    const watch = new HandshakeWatch(socket, timeoutMs, reject);
+    const onData = (chunk: Buffer): void => {
+      const done = watch.feed(chunk);
+      if (watch.settled) socket.off('data', onData);
+      if (done === undefined) return;
       socket.pause();
-      resolve({ socket, leftover: head.subarray(end + 4), head: headText });
-    }
+      resolve({ socket, leftover: done.leftover, head: done.head });
+    };
     socket.on('data', onData);
-    socket.on('error', fail);
-    socket.on('close', onClose);
     socket.once('connect', () => socket.write(request));
   });
 }

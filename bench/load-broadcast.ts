@@ -4,10 +4,9 @@
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { OPCODE, FrameCounter, buildHandshakeRequest, buildMaskedFrame, checkHandshakeResponse, decodeFrame } from './frames.js';
+import { OPCODE, FrameCounter, HandshakeWatch, buildHandshakeRequest, buildMaskedFrame, decodeFrame } from './frames.js';
 import { HANDSHAKE_TIMEOUT_MS, connectRetries, openInBatches, openMany } from './load-connect.js';
 
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 
 /** Every JSON line a broadcast worker prints. `wallMs` is a high-resolution wall clock (ms since the epoch). */
 export type WorkerEvent =
@@ -120,7 +119,6 @@ function openSubscriber(host: string, port: number, request: Buffer, payload: Bu
   const onProblem = (problem: string): void => failWorker(`subscriber received a wrong message: ${problem}`);
   return new Promise((resolve, reject) => {
     const counter = new SubscriberCounter(payload);
-    let head: Buffer | undefined = Buffer.alloc(0);
     const socket = connect({
       host,
       port,
@@ -129,25 +127,13 @@ function openSubscriber(host: string, port: number, request: Buffer, payload: Bu
         buffer: SHARED_READ_BUFFER,
         callback: (bytes: number, buffer: Uint8Array): boolean => {
           const chunk = buffer as Buffer;
-          if (head === undefined) {
+          if (watch.settled) {
             const outcome = counter.feed(chunk, 0, bytes);
             if (typeof outcome === 'string') onProblem(outcome);
             return true;
           }
-          head = Buffer.concat([head, chunk.subarray(0, bytes)]);
-          const end = head.indexOf(HEAD_END);
-          if (end === -1) {
-            if (head.length > 16_384) fail(new Error('response head larger than 16 KiB'));
-            return true;
-          }
-          const problem = checkHandshakeResponse(head.subarray(0, end).toString('latin1'));
-          if (problem !== undefined) {
-            fail(new Error(`handshake failed: ${problem}`));
-            return true;
-          }
-          const leftover = head.subarray(end + 4);
-          head = undefined;
-          cleanUp();
+          const done = watch.feed(chunk.subarray(0, bytes));
+          if (done === undefined) return true;
           socket.on('error', (error) => {
             if (!subscribersExiting) failWorker(`subscriber socket error: ${error.message}`);
           });
@@ -155,30 +141,15 @@ function openSubscriber(host: string, port: number, request: Buffer, payload: Bu
             if (!subscribersExiting) failWorker(`the server closed a subscriber connection (last unexpected frame: ${counter.lastUnexpected || 'none'})`);
           });
           resolve({ socket, counter });
-          if (leftover.length > 0) {
-            const outcome = counter.feed(leftover);
+          if (done.leftover.length > 0) {
+            const outcome = counter.feed(done.leftover);
             if (typeof outcome === 'string') onProblem(outcome);
           }
           return true;
         },
       },
     });
-    const timer = setTimeout(() => fail(new Error(`handshake timed out after ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS);
-    function cleanUp(): void {
-      clearTimeout(timer);
-      socket.off('error', fail);
-      socket.off('close', onClose);
-    }
-    function fail(error: Error): void {
-      cleanUp();
-      socket.destroy();
-      reject(error);
-    }
-    function onClose(): void {
-      fail(new Error('connection closed during the handshake'));
-    }
-    socket.on('error', fail);
-    socket.on('close', onClose);
+    const watch = new HandshakeWatch(socket, HANDSHAKE_TIMEOUT_MS, reject);
     socket.once('connect', () => socket.write(request));
   });
 }
