@@ -22,6 +22,8 @@ export interface BridgeLoadResult {
   /** CPU of the server and every process under it (cat, websockify's forked workers), in % of one core. */
   serverCpuPercent: number;
   loadCpuPercent: number;
+  /** CPU of the TCP target (tcp-*, when its pid was given), in % of one core; undefined otherwise. */
+  targetCpuPercent?: number;
   /** The cap on messages, connections or bytes was reached before the window ended (the window was cut short). */
   hitCap: boolean;
   /** The subprotocol the server selected (tcp-*), '' for none. */
@@ -39,6 +41,8 @@ interface Options {
   port: number;
   path: string;
   serverPid: number;
+  /** The TCP target's process (tcp-*), whose CPU is measured over the same window; undefined: not measured. */
+  targetPid: number | undefined;
   warmupMs: number;
   durationMs: number;
   inflight: number;
@@ -67,10 +71,14 @@ interface Mark {
   count: number;
   serverCpuSeconds: number;
   loadCpuSeconds: number;
+  targetCpuSeconds: number;
 }
 
 function mark(options: Options, count: number): Mark {
-  return { atMs: performance.now(), count, serverCpuSeconds: readTreeCpuSeconds(options.serverPid), loadCpuSeconds: cpuSecondsOfLoad() };
+  return {
+    atMs: performance.now(), count, serverCpuSeconds: readTreeCpuSeconds(options.serverPid), loadCpuSeconds: cpuSecondsOfLoad(),
+    targetCpuSeconds: options.targetPid === undefined ? 0 : readTreeCpuSeconds(options.targetPid),
+  };
 }
 
 /** Warm-up, then the measured window, which ends early once `capped()` says the count cap was reached. */
@@ -94,6 +102,7 @@ function resultOf(options: Options, window: { start: Mark; end: Mark; hitCap: bo
     ratePerSecond: (end.count - start.count) / seconds,
     serverCpuPercent: ((end.serverCpuSeconds - start.serverCpuSeconds) / seconds) * 100,
     loadCpuPercent: ((end.loadCpuSeconds - start.loadCpuSeconds) / seconds) * 100,
+    ...(options.targetPid !== undefined && { targetCpuPercent: ((end.targetCpuSeconds - start.targetCpuSeconds) / seconds) * 100 }),
     hitCap: window.hitCap,
     protocol,
   };
@@ -332,7 +341,7 @@ function readOptions(): Options {
   const { values } = parseArgs({
     options: {
       scenario: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string' },
-      path: { type: 'string', default: '/' }, 'server-pid': { type: 'string' },
+      path: { type: 'string', default: '/' }, 'server-pid': { type: 'string' }, 'target-pid': { type: 'string' },
       'warmup-ms': { type: 'string', default: '1000' }, 'duration-ms': { type: 'string', default: '5000' },
       inflight: { type: 'string', default: '16' }, concurrency: { type: 'string', default: '8' },
       'message-bytes': { type: 'string', default: '64' }, 'chunk-bytes': { type: 'string', default: '65536' },
@@ -349,6 +358,7 @@ function readOptions(): Options {
   return {
     scenario, host: values.host, path: values.path,
     port: integer(values.port, 'port'), serverPid: integer(values['server-pid'], 'server-pid'),
+    targetPid: values['target-pid'] === undefined ? undefined : integer(values['target-pid'], 'target-pid'),
     warmupMs: integer(values['warmup-ms'], 'warmup-ms'), durationMs: integer(values['duration-ms'], 'duration-ms'),
     inflight: integer(values.inflight, 'inflight'), concurrency: integer(values.concurrency, 'concurrency'),
     messageBytes: integer(values['message-bytes'], 'message-bytes'), chunkBytes: integer(values['chunk-bytes'], 'chunk-bytes'),

@@ -3,6 +3,7 @@
 // target). Each server is its own process, one at a time, in mirrored order across rounds (ABBA).
 import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { BridgeLoadOutput, BridgeLoadResult, BridgeScenario } from './bridge-load.js';
 import { findProgram, runToEnd, startOnFreePort, startPrintingPort, stopProcess, waitForNoDescendants, type RunningProcess } from './bridge-servers.js';
@@ -175,6 +176,7 @@ async function runOne(spec: ScenarioSpec, program: Program, round: number, tools
     const args = [
       LOAD_SCRIPT, '--scenario', spec.id, '--host', HOST, '--port', String(server.port), '--path', ROUTE, '--server-pid', String(server.pid),
       '--warmup-ms', String(settings.warmupMs), '--duration-ms', String(settings.durationMs), ...spec.loadArgs,
+      ...(target === undefined ? [] : ['--target-pid', String(target.pid)]),
     ];
     record.result = parseLoadOutput(await runToEnd('load', process.execPath, args, settings.warmupMs + settings.durationMs + 90_000));
     // Every `cat` (or websockify worker) must be gone once its connection is: nothing left running or unreaped.
@@ -222,6 +224,7 @@ function describeRun(spec: ScenarioSpec, record: RunRecord): string {
   return (
     `${formatRate(spec, result.ratePerSecond)} ${spec.unit}  server CPU ${formatInteger(result.serverCpuPercent)}%  ` +
     `load CPU ${formatInteger(result.loadCpuPercent)}%` +
+    (result.targetCpuPercent === undefined ? '' : `  target CPU ${formatInteger(result.targetCpuPercent)}%`) +
     (result.protocol === '' ? '' : `  subprotocol ${result.protocol}`) +
     `  children left 0 (after ${formatInteger(record.reapMs ?? 0)} ms)` +
     (result.hitCap ? '  (cap reached: window cut short)' : '')
@@ -288,6 +291,10 @@ function report(spec: ScenarioSpec, records: RunRecord[], rounds: number, write:
     );
     verdicts.push({ description, value: main.value, met, ...(target === undefined && { info: true }) });
   }
+  if (main !== undefined && target !== undefined && !(main.ratio >= target)) {
+    const budget = cpuBudget(spec, resultsOf('switchyard'), resultsOf(spec.peer), target);
+    if (budget !== undefined) write(`-> ${budget}\n`);
+  }
   if (spec.spawnCeiling === true) {
     const ceilingDescription = `${spec.id} ${spec.unit}: node-spawn (child_process.spawn alone, no server) / ${spec.peer}`;
     const ceiling = compare('node-spawn');
@@ -303,6 +310,31 @@ function report(spec: ScenarioSpec, records: RunRecord[], rounds: number, write:
     }
   }
   return verdicts;
+}
+
+/**
+ * Why a missed throughput target is out of reach on this machine, when it is: the load generator and the TCP
+ * target share the cores with the bridge, and at the target rate they alone would take what their measured CPU per
+ * byte says; what is left must carry the target rate. Undefined when the CPU of the others was not measured.
+ */
+function cpuBudget(spec: ScenarioSpec, mine: BridgeLoadResult[], theirs: BridgeLoadResult[], targetRatio: number): string | undefined {
+  if (mine.length === 0 || theirs.length === 0 || mine.some((r) => r.targetCpuPercent === undefined)) return undefined;
+  const rate = median(mine.map((r) => r.ratePerSecond));
+  const othersPercent = median(mine.map((r) => r.loadCpuPercent + (r.targetCpuPercent ?? 0)));
+  const required = targetRatio * median(theirs.map((r) => r.ratePerSecond));
+  const othersNeeded = (othersPercent / rate) * required;
+  const capacity = availableParallelism() * 100;
+  const left = capacity - othersNeeded;
+  const measuredPerCpuSecond = median(mine.map((r) => r.ratePerSecond / Math.max(r.serverCpuPercent / 100, 0.01)));
+  const head =
+    `budget at ${formatFixed(targetRatio, 1)}x ${spec.peer} (${formatRate(spec, required)} ${spec.unit}): the load generator and the target ` +
+    `(${formatInteger(othersPercent)}% at ${formatRate(spec, rate)} ${spec.unit}) would need ${formatInteger(othersNeeded)}% of the ${capacity}%`;
+  if (left <= 0) return `${head}, nothing left for the bridge`;
+  const neededPerCpuSecond = required / (left / 100);
+  return (
+    `${head}; the ${formatInteger(left)}% left would have to carry ${formatRate(spec, neededPerCpuSecond)} ${spec.unit} per bridge CPU-second, ` +
+    `switchyard measured ${formatRate(spec, measuredPerCpuSecond)} (${formatFixed(neededPerCpuSecond / measuredPerCpuSecond, 2)}x short)`
+  );
 }
 
 function describeTarget(spec: ScenarioSpec): string {
