@@ -10,7 +10,8 @@ import { constants, createDeflateRaw, createInflateRaw, deflateRawSync, inflateR
 import assert from 'node:assert/strict';
 import type { RunningServer } from './cli-server.js';
 import { buildRequest } from './raw-client.js';
-import { Opcode, close as closeFrame, describeFrame, maskedFrame, parseServerFrames, type ServerFrame } from './frames.js';
+import { Opcode, close as closeFrame, describeFrame, maskedFrame, type ServerFrame } from './frames.js';
+import { FrameInbox, parseHead, readResponseHead, sendBytes } from './_wire.js';
 
 /** RFC 7692 §7.2.1: the 4 octets a sync flush ends with; removed by the sender, appended by the receiver. */
 export const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
@@ -400,6 +401,11 @@ export interface DeflateClientOptions {
 
 const defaultTimeoutMs = 5000;
 
+/** The status code of an HTTP/1.1 status line; 0 for anything else. */
+function statusOf(statusLine: string): number {
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0);
+}
+
 /**
  * A raw WebSocket client that negotiates permessage-deflate with the oracle above: sends the offer, checks the
  * 101 answer (when `offer` is given), then compresses and inflates as agreed. Every server frame is checked for
@@ -416,71 +422,33 @@ export class DeflateClient {
   readonly agreement: Agreement | undefined;
   readonly #deflater: MessageDeflater | undefined;
   readonly #inflater: MessageInflater | undefined;
-  #buffer: Buffer = Buffer.alloc(0);
-  readonly #frames: ServerFrame[] = [];
-  readonly received: ServerFrame[] = [];
-  #tcpClosed = false;
-  #error: Error | undefined;
-  #wakeups: Array<() => void> = [];
+  readonly #inbox = new FrameInbox({ framesShown: 5 });
+  /** Every frame received, in order, including those taken. */
+  readonly received: ServerFrame[] = this.#inbox.received;
 
   constructor(socket: Socket, head: string, leftover: Buffer, agreement: Agreement | undefined, level: number) {
     this.socket = socket;
     this.responseHead = head;
-    const lines = head.split('\r\n');
-    this.statusCode = Number(/^HTTP\/1\.1 (\d{3})/.exec(lines[0] ?? '')?.[1] ?? 0);
-    const headers = new Map<string, string>();
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      headers.set(name, headers.has(name) ? `${headers.get(name)!}, ${value}` : value);
-    }
+    const { firstLine, headers } = parseHead(head, false);
+    this.statusCode = statusOf(firstLine);
     this.responseHeaders = headers;
     this.agreement = agreement;
     if (agreement !== undefined) {
       this.#deflater = new MessageDeflater({ windowBits: agreement.clientMaxWindowBits, noContextTakeover: agreement.clientNoContextTakeover }, level);
       this.#inflater = new MessageInflater({ windowBits: agreement.serverMaxWindowBits, noContextTakeover: agreement.serverNoContextTakeover });
     }
-    socket.on('data', (chunk: Buffer) => this.#onBytes(chunk));
-    socket.on('error', (error) => { this.#error = error; });
-    socket.on('close', () => { this.#tcpClosed = true; this.#wake(); });
-    if (leftover.length > 0) this.#onBytes(leftover);
+    const inbox = this.#inbox;
+    socket.on('data', (chunk: Buffer) => inbox.push(chunk));
+    socket.on('error', (error) => inbox.noteSocketError(error));
+    socket.on('close', () => inbox.noteTcpClosed());
+    if (leftover.length > 0) inbox.push(leftover);
     socket.resume();
   }
 
-  get tcpClosed(): boolean { return this.#tcpClosed; }
-
-  #onBytes(chunk: Buffer): void {
-    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
-    const { frames, rest } = parseServerFrames(this.#buffer);
-    this.#buffer = rest;
-    this.#frames.push(...frames);
-    this.received.push(...frames);
-    this.#wake();
-  }
-
-  #wake(): void {
-    const wakeups = this.#wakeups;
-    this.#wakeups = [];
-    for (const wake of wakeups) wake();
-  }
-
-  async #waitForChange(deadline: number): Promise<boolean> {
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) return false;
-    let timer: NodeJS.Timeout | undefined;
-    const changed = await new Promise<boolean>((resolve) => {
-      this.#wakeups.push(() => resolve(true));
-      timer = setTimeout(() => resolve(false), remaining);
-    });
-    clearTimeout(timer);
-    return changed;
-  }
+  get tcpClosed(): boolean { return this.#inbox.tcpClosed; }
 
   send(bytes: Uint8Array): Promise<void> {
-    if (this.socket.destroyed || this.socket.writableEnded) return Promise.resolve();
-    return new Promise((resolve) => { this.socket.write(bytes, () => resolve()); });
+    return sendBytes(this.socket, bytes);
   }
 
   /** Compresses `data` with our context, as agreed: the payload of the message's frames (trailer removed). */
@@ -501,25 +469,18 @@ export class DeflateClient {
 
   /** The next frame, checked against RFC 6455 §5.1/§5.2 and RFC 7692 §6. */
   async nextFrame(timeoutMs = defaultTimeoutMs): Promise<ServerFrame> {
-    const deadline = Date.now() + timeoutMs;
-    while (true) {
-      const frame = this.#frames.shift();
-      if (frame !== undefined) {
-        assert.equal(frame.masked, false, `server sent a masked frame: ${describeFrame(frame)}`);
-        assert.ok(frame.minimalLength, `server used a non-minimal length: ${describeFrame(frame)}`);
-        // RFC 6455 §5.2 / RFC 7692 §6: permessage-deflate defines RSV1 only; RSV2 and RSV3 stay 0.
-        assert.equal(frame.rsv & 0b011, 0, `server set RSV2/RSV3: ${describeFrame(frame)}`);
-        const rsv1 = (frame.rsv & 0b100) !== 0;
-        if (rsv1) {
-          assert.ok(this.agreement !== undefined, `server set RSV1 without permessage-deflate negotiated: ${describeFrame(frame)}`);
-          // RFC 7692 §6.1: RSV1 only on the first frame of a data message; never on control or continuation frames.
-          assert.ok(frame.opcode === Opcode.text || frame.opcode === Opcode.binary, `server set RSV1 on a ${frame.opcode === 0 ? 'continuation' : 'control'} frame: ${describeFrame(frame)}`);
-        }
-        return frame;
-      }
-      if (this.#tcpClosed) throw new Error(`the server closed the TCP connection without sending another frame${this.#describe()}`);
-      if (!(await this.#waitForChange(deadline))) throw new Error(`no frame from the server within ${timeoutMs} ms${this.#describe()}`);
+    const frame = await this.#inbox.take(timeoutMs);
+    assert.equal(frame.masked, false, `server sent a masked frame: ${describeFrame(frame)}`);
+    assert.ok(frame.minimalLength, `server used a non-minimal length: ${describeFrame(frame)}`);
+    // RFC 6455 §5.2 / RFC 7692 §6: permessage-deflate defines RSV1 only; RSV2 and RSV3 stay 0.
+    assert.equal(frame.rsv & 0b011, 0, `server set RSV2/RSV3: ${describeFrame(frame)}`);
+    const rsv1 = (frame.rsv & 0b100) !== 0;
+    if (rsv1) {
+      assert.ok(this.agreement !== undefined, `server set RSV1 without permessage-deflate negotiated: ${describeFrame(frame)}`);
+      // RFC 7692 §6.1: RSV1 only on the first frame of a data message; never on control or continuation frames.
+      assert.ok(frame.opcode === Opcode.text || frame.opcode === Opcode.binary, `server set RSV1 on a ${frame.opcode === 0 ? 'continuation' : 'control'} frame: ${describeFrame(frame)}`);
     }
+    return frame;
   }
 
   /** The next data message, inflated when its first frame had RSV1; fails on a control frame in between. */
@@ -552,12 +513,13 @@ export class DeflateClient {
     const deadline = Date.now() + timeoutMs;
     const frame = await this.nextFrame(timeoutMs);
     assert.equal(frame.opcode, Opcode.close, `expected a close frame, got ${describeFrame(frame)}`);
-    while (!this.#tcpClosed && (await this.#waitForChange(deadline))) { /* wait for TCP close */ }
+    const inbox = this.#inbox;
+    while (!inbox.tcpClosed && (await inbox.waitForChange(deadline))) { /* wait for TCP close */ }
     return {
       code: frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : undefined,
       reason: frame.payload.subarray(2).toString('utf8'),
-      tcpClosed: this.#tcpClosed,
-      framesAfterClose: this.#frames.splice(0),
+      tcpClosed: inbox.tcpClosed,
+      framesAfterClose: inbox.pending.splice(0),
     };
   }
 
@@ -573,14 +535,6 @@ export class DeflateClient {
     this.socket.destroy();
     this.#deflater?.close();
     this.#inflater?.close();
-  }
-
-  #describe(): string {
-    const parts: string[] = [];
-    if (this.received.length > 0) parts.push(`frames so far: ${this.received.slice(-5).map(describeFrame).join('; ')}`);
-    if (this.#buffer.length > 0) parts.push(`${this.#buffer.length} unparsed bytes`);
-    if (this.#error !== undefined) parts.push(`socket error ${(this.#error as NodeJS.ErrnoException).code ?? this.#error.message}`);
-    return parts.length === 0 ? '' : ` (${parts.join('; ')})`;
   }
 }
 
@@ -599,33 +553,12 @@ export async function openDeflateClient(server: Pick<RunningServer, 'host' | 'po
   const socket = connect({ host: server.host, port: server.port });
   socket.setNoDelay(true);
   socket.on('error', () => { /* reported through close / the waits */ });
-  let received = Buffer.alloc(0);
   try {
-    const { head, leftover } = await new Promise<{ head: string; leftover: Buffer }>((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`no response head within ${timeoutMs} ms`)), timeoutMs);
-      const onData = (chunk: Buffer): void => {
-        received = Buffer.concat([received, chunk]);
-        const end = received.indexOf('\r\n\r\n');
-        if (end >= 0) done(undefined, { head: received.subarray(0, end).toString('latin1'), leftover: Buffer.from(received.subarray(end + 4)) });
-      };
-      const onClose = (): void => done(new Error(`connection closed before the response head: ${JSON.stringify(received.toString('latin1'))}`));
-      function done(error: Error | undefined, value?: { head: string; leftover: Buffer }): void {
-        clearTimeout(timer);
-        socket.pause();
-        socket.off('data', onData);
-        socket.off('close', onClose);
-        if (error !== undefined) reject(error);
-        else resolve(value!);
-      }
-      socket.on('data', onData);
-      socket.on('close', onClose);
-      socket.once('connect', () => socket.write(request));
-    });
-    const statusMatch = /^HTTP\/1\.1 (\d{3})/.exec(head);
+    const { head, leftover } = await readResponseHead(socket, request, timeoutMs);
+    const { firstLine, headers } = parseHead(head, false);
+    const answer = headers.get('sec-websocket-extensions');
     let agreement: Agreement | undefined;
-    const extensionLines = head.split('\r\n').filter((line) => /^sec-websocket-extensions:/i.test(line)).map((line) => line.slice(line.indexOf(':') + 1).trim());
-    const answer = extensionLines.length === 0 ? undefined : extensionLines.join(', ');
-    if (statusMatch?.[1] === '101' && answer !== undefined) {
+    if (statusOf(firstLine) === 101 && answer !== undefined) {
       assert.ok(options.extensions !== undefined, `server answered Sec-WebSocket-Extensions ${JSON.stringify(answer)} to a request that offered none`);
       agreement = checkDeflateAnswer(options.offer ?? {}, answer);
     }

@@ -4,6 +4,7 @@
 // happens beside the relay. Independent of src/.
 import { Buffer } from 'node:buffer';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { parseHead } from './_wire.js';
 
 /** Who sent a frame. */
 export type Sender = 'client' | 'server';
@@ -115,19 +116,6 @@ class FrameScanner {
   }
 }
 
-function parseHead(head: string): { firstLine: string; headers: Map<string, string> } {
-  const lines = head.split('\r\n');
-  const headers = new Map<string, string>();
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    headers.set(name, headers.has(name) ? `${headers.get(name)!}, ${value}` : value);
-  }
-  return { firstLine: lines[0] ?? '', headers };
-}
-
 /** Starts a relay on 127.0.0.1:0 that forwards every connection to `target`. */
 export async function startFrameTap(target: { readonly host: string; readonly port: number }): Promise<FrameTap> {
   const connections: TappedConnection[] = [];
@@ -172,7 +160,7 @@ export async function startFrameTap(target: { readonly host: string; readonly po
         const end = requestBuffer.indexOf('\r\n\r\n');
         if (end < 0) return;
         record.requestHead = requestBuffer.subarray(0, end).toString('latin1');
-        const { firstLine, headers } = parseHead(record.requestHead);
+        const { firstLine, headers } = parseHead(record.requestHead, false);
         record.path = firstLine.split(' ')[1];
         for (const [name, value] of headers) record.requestHeaders.set(name, value);
         const rest = requestBuffer.subarray(end + 4);
@@ -191,7 +179,7 @@ export async function startFrameTap(target: { readonly host: string; readonly po
       const end = responseBuffer.indexOf('\r\n\r\n');
       if (end < 0) return;
       record.responseHead = responseBuffer.subarray(0, end).toString('latin1');
-      const { firstLine, headers } = parseHead(record.responseHead);
+      const { firstLine, headers } = parseHead(record.responseHead, false);
       record.statusCode = Number(/^HTTP\/\d\.\d (\d{3})/.exec(firstLine)?.[1] ?? 0);
       for (const [name, value] of headers) record.responseHeaders.set(name, value);
       const rest = responseBuffer.subarray(end + 4);

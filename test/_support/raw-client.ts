@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import assert from 'node:assert/strict';
 import type { RunningServer } from './cli-server.js';
-import { Opcode, close as closeFrame, describeFrame, parseServerFrames, text, type ServerFrame } from './frames.js';
+import { Opcode, close as closeFrame, describeFrame, text, type ServerFrame } from './frames.js';
+import { FrameInbox, parseHead, readResponseHead, sendBytes } from './_wire.js';
 
 export interface HttpResponseHead {
   readonly httpVersion: string;
@@ -74,19 +75,9 @@ export function buildRequest(host: string, port: number, options: HandshakeOptio
 }
 
 function parseResponseHead(raw: string): HttpResponseHead {
-  const lines = raw.split('\r\n');
-  const statusLine = /^(HTTP\/\d\.\d) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
-  if (!statusLine) throw new Error(`malformed HTTP status line: ${JSON.stringify(lines[0])}`);
-  const headers = new Map<string, string>();
-  for (const line of lines.slice(1)) {
-    if (line === '') continue;
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new Error(`malformed HTTP header line: ${JSON.stringify(line)}`);
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    const previous = headers.get(name);
-    headers.set(name, previous === undefined ? value : `${previous}, ${value}`);
-  }
+  const { firstLine, headers } = parseHead(raw, true);
+  const statusLine = /^(HTTP\/\d\.\d) (\d{3})(?: (.*))?$/.exec(firstLine);
+  if (!statusLine) throw new Error(`malformed HTTP status line: ${JSON.stringify(firstLine)}`);
   return { httpVersion: statusLine[1]!, statusCode: Number(statusLine[2]), statusText: statusLine[3] ?? '', headers, raw };
 }
 
@@ -102,13 +93,7 @@ export class RawClient {
   /** Bytes after the response head when the response was not 101 (the error body). */
   body: Buffer = Buffer.alloc(0);
 
-  #buffer: Buffer = Buffer.alloc(0);
-  #frames: ServerFrame[] = [];
-  #received: ServerFrame[] = [];
-  #tcpClosed = false;
-  #socketError: Error | undefined;
-  #parseError: Error | undefined;
-  #wakeups: Array<() => void> = [];
+  readonly #inbox: FrameInbox;
 
   /** Use openRawClient(). */
   constructor(socket: Socket, request: string, response: HttpResponseHead, leftover: Buffer, closed: Promise<void>, alreadyClosed: boolean) {
@@ -116,64 +101,31 @@ export class RawClient {
     this.request = request;
     this.response = response;
     this.closed = closed;
-    this.#tcpClosed = alreadyClosed;
+    const inbox = (this.#inbox = new FrameInbox({ tcpClosed: alreadyClosed }));
     const upgraded = response.statusCode === 101;
     socket.on('data', (chunk: Buffer) => {
-      if (upgraded) this.#onFrameBytes(chunk);
+      if (upgraded) inbox.push(chunk);
       else this.body = Buffer.concat([this.body, chunk]);
     });
-    socket.on('error', (error) => { this.#socketError = error; });
-    void closed.then(() => { this.#tcpClosed = true; this.#wake(); });
+    socket.on('error', (error) => inbox.noteSocketError(error));
+    void closed.then(() => inbox.noteTcpClosed());
     if (leftover.length > 0) {
-      if (upgraded) this.#onFrameBytes(leftover);
+      if (upgraded) inbox.push(leftover);
       else this.body = Buffer.from(leftover);
     }
     socket.resume();
   }
 
   /** Whether the TCP connection has closed. */
-  get tcpClosed(): boolean { return this.#tcpClosed; }
+  get tcpClosed(): boolean { return this.#inbox.tcpClosed; }
   /** The socket error seen, if any (ECONNRESET, EPIPE...). */
-  get socketError(): Error | undefined { return this.#socketError; }
+  get socketError(): Error | undefined { return this.#inbox.socketError; }
   /** Every frame received so far, in order, including those already taken. */
-  get receivedFrames(): readonly ServerFrame[] { return this.#received; }
-
-  #onFrameBytes(chunk: Buffer): void {
-    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
-    try {
-      const { frames, rest } = parseServerFrames(this.#buffer);
-      this.#buffer = rest;
-      this.#frames.push(...frames);
-      this.#received.push(...frames);
-    } catch (error) {
-      this.#parseError = error as Error;
-    }
-    this.#wake();
-  }
-
-  #wake(): void {
-    const wakeups = this.#wakeups;
-    this.#wakeups = [];
-    for (const wake of wakeups) wake();
-  }
-
-  /** Waits until something changes (frame, close) or the deadline passes; returns false on timeout. */
-  async #waitForChange(deadline: number): Promise<boolean> {
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) return false;
-    let timer: NodeJS.Timeout | undefined;
-    const changed = await new Promise<boolean>((resolve) => {
-      this.#wakeups.push(() => resolve(true));
-      timer = setTimeout(() => resolve(false), remaining);
-    });
-    clearTimeout(timer);
-    return changed;
-  }
+  get receivedFrames(): readonly ServerFrame[] { return this.#inbox.received; }
 
   /** Writes bytes; resolves when written (or when the write failed because the server closed). */
   send(bytes: Uint8Array): Promise<void> {
-    if (this.socket.destroyed || this.socket.writableEnded) return Promise.resolve();
-    return new Promise((resolve) => { this.socket.write(bytes, () => resolve()); });
+    return sendBytes(this.socket, bytes);
   }
 
   /**
@@ -196,26 +148,14 @@ export class RawClient {
 
   /** The next frame from the server. Checks the rules every server frame must follow (§5.1, §5.2). */
   async nextFrame(timeoutMs = defaultTimeoutMs): Promise<ServerFrame> {
-    const deadline = Date.now() + timeoutMs;
-    while (true) {
-      const frame = this.#frames.shift();
-      if (frame !== undefined) {
-        // RFC 6455 §5.1: "A server MUST NOT mask any frames that it sends to the client."
-        assert.equal(frame.masked, false, `server sent a masked frame: ${describeFrame(frame)}`);
-        // RFC 6455 §5.2: RSV bits MUST be 0 unless an extension is negotiated (none is, here).
-        assert.equal(frame.rsv, 0, `server set RSV bits without an extension: ${describeFrame(frame)}`);
-        // RFC 6455 §5.2: "the minimal number of bytes MUST be used to encode the length".
-        assert.ok(frame.minimalLength, `server used a non-minimal ${frame.lengthEncoding}-bit length: ${describeFrame(frame)}`);
-        return frame;
-      }
-      if (this.#parseError !== undefined) throw new Error(`server sent unparseable bytes: ${this.#parseError.message}`);
-      if (this.#tcpClosed) {
-        throw new Error(`the server closed the TCP connection without sending another frame${this.#describeReceived()}`);
-      }
-      if (!(await this.#waitForChange(deadline))) {
-        throw new Error(`no frame from the server within ${timeoutMs} ms${this.#describeReceived()}`);
-      }
-    }
+    const frame = await this.#inbox.take(timeoutMs);
+    // RFC 6455 §5.1: "A server MUST NOT mask any frames that it sends to the client."
+    assert.equal(frame.masked, false, `server sent a masked frame: ${describeFrame(frame)}`);
+    // RFC 6455 §5.2: RSV bits MUST be 0 unless an extension is negotiated (none is, here).
+    assert.equal(frame.rsv, 0, `server set RSV bits without an extension: ${describeFrame(frame)}`);
+    // RFC 6455 §5.2: "the minimal number of bytes MUST be used to encode the length".
+    assert.ok(frame.minimalLength, `server used a non-minimal ${frame.lengthEncoding}-bit length: ${describeFrame(frame)}`);
+    return frame;
   }
 
   /** The next complete data message (reassembling fragments); fails on any control frame in between. */
@@ -260,39 +200,33 @@ export class RawClient {
     assert.equal(frame.fin, true, `server fragmented its close frame: ${describeFrame(frame)}`);
     // RFC 6455 §5.5.1: a body, when present, starts with a 2-byte code.
     assert.notEqual(frame.payload.length, 1, 'server sent a close frame with a 1-byte payload');
-    while (!this.#tcpClosed && (await this.#waitForChange(deadline))) { /* wait for the TCP close */ }
+    const inbox = this.#inbox;
+    while (!inbox.tcpClosed && (await inbox.waitForChange(deadline))) { /* wait for the TCP close */ }
     const code = frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : undefined;
     const reasonBytes = Buffer.from(frame.payload.subarray(2));
     return {
       code,
       reason: reasonBytes.toString('utf8'),
       reasonBytes,
-      tcpClosed: this.#tcpClosed,
-      framesAfterClose: this.#frames.splice(0),
+      tcpClosed: inbox.tcpClosed,
+      framesAfterClose: inbox.pending.splice(0),
     };
   }
 
   /** Asserts that no frame arrives for `ms` milliseconds. */
   async expectSilence(ms: number): Promise<void> {
     const deadline = Date.now() + ms;
-    while (this.#frames.length === 0 && (await this.#waitForChange(deadline))) { /* keep waiting */ }
-    const frame = this.#frames[0];
+    const inbox = this.#inbox;
+    while (inbox.pending.length === 0 && (await inbox.waitForChange(deadline))) { /* keep waiting */ }
+    const frame = inbox.pending[0];
     if (frame !== undefined) assert.fail(`expected no frame, got ${describeFrame(frame)}`);
   }
 
   /** Frames not yet taken. */
-  get pendingFrames(): readonly ServerFrame[] { return this.#frames; }
+  get pendingFrames(): readonly ServerFrame[] { return this.#inbox.pending; }
 
   destroy(): void {
     this.socket.destroy();
-  }
-
-  #describeReceived(): string {
-    const parts: string[] = [];
-    if (this.#received.length > 0) parts.push(`frames received so far: ${this.#received.map(describeFrame).join('; ')}`);
-    if (this.#buffer.length > 0) parts.push(`${this.#buffer.length} unparsed bytes <${this.#buffer.subarray(0, 32).toString('hex')}>`);
-    if (this.#socketError !== undefined) parts.push(`socket error ${(this.#socketError as NodeJS.ErrnoException).code ?? this.#socketError.message}`);
-    return parts.length === 0 ? '' : ` (${parts.join('; ')})`;
   }
 }
 
@@ -304,32 +238,9 @@ export async function openRawClient(port: number, host = '127.0.0.1', options: H
   let tcpClosed = false;
   const closed = new Promise<void>((resolve) => socket.once('close', () => { tcpClosed = true; resolve(); }));
   socket.on('error', () => { /* recorded by RawClient; 'close' follows */ });
-  let received = Buffer.alloc(0);
   try {
-    const { head, leftover } = await new Promise<{ head: string; leftover: Buffer }>((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`no HTTP response head within ${options.timeoutMs ?? defaultTimeoutMs} ms; got ${JSON.stringify(received.toString('latin1'))}`)), options.timeoutMs ?? defaultTimeoutMs);
-      const onData = (chunk: Buffer): void => {
-        received = Buffer.concat([received, chunk]);
-        const end = received.indexOf('\r\n\r\n');
-        if (end >= 0) finish(undefined, { head: received.subarray(0, end + 4).toString('latin1'), leftover: Buffer.from(received.subarray(end + 4)) });
-      };
-      const onClose = (): void => finish(new Error(`the server closed the connection before a complete response head; got ${JSON.stringify(received.toString('latin1'))}`));
-      const onError = (error: Error): void => finish(new Error(`socket error before the response head: ${error.message}`, { cause: error }));
-      function finish(error: Error | undefined, value?: { head: string; leftover: Buffer }): void {
-        clearTimeout(timer);
-        // Hold further bytes until RawClient has attached its own 'data' listener.
-        socket.pause();
-        socket.off('data', onData);
-        socket.off('close', onClose);
-        socket.off('error', onError);
-        if (error !== undefined) reject(error);
-        else resolve(value!);
-      }
-      socket.on('data', onData);
-      socket.on('close', onClose);
-      socket.on('error', onError);
-      socket.once('connect', () => socket.write(request));
-    });
+    // readResponseHead leaves the socket paused: it holds further bytes until RawClient listens.
+    const { head, leftover } = await readResponseHead(socket, request, options.timeoutMs ?? defaultTimeoutMs);
     return new RawClient(socket, request, parseResponseHead(head), leftover, closed, tcpClosed);
   } catch (error) {
     socket.destroy();

@@ -5,31 +5,9 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { StaticFiles, type StaticFilesOptions } from '../../src/http/static-files.js';
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-function send(port: number, target: string, headers: http.OutgoingHttpHeaders = {}, method = 'GET'): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: target, method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { createStaticFixture, send, type StaticFixture } from './_static-fixtures.js';
 
 /** Everything the server wrote for one raw request, read until it closes: proves what came after the head. */
 function rawExchange(port: number, head: string): Promise<string> {
@@ -48,37 +26,23 @@ const fileMtime = new Date('2020-01-02T03:04:05.678Z');
 const lastModified = 'Thu, 02 Jan 2020 03:04:05 GMT';
 
 describe('StaticFiles conditional requests and ranges', { timeout: 30_000 }, () => {
-  let baseDir = '';
+  let fixture: StaticFixture | undefined;
   let rootDir = '';
-  const servers: http.Server[] = [];
   let port = 0;
   const bigFile = randomBytes(2 * 1024 * 1024 + 7);
 
-  async function listen(options: Omit<StaticFilesOptions, 'root'> = {}): Promise<number> {
-    const files = new StaticFiles({ root: rootDir, ...options });
-    const server = http.createServer((req, res) => void files.handle(req, res));
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return (server.address() as AddressInfo).port;
-  }
-
   before(async () => {
-    baseDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'switchyard-static-conditional-'));
-    rootDir = path.join(baseDir, 'root');
-    await fsp.mkdir(rootDir);
-    await fsp.writeFile(path.join(rootDir, 'digits.txt'), digits);
+    fixture = await createStaticFixture('switchyard-static-conditional-');
+    rootDir = fixture.rootDir;
+    await fixture.write('digits.txt', digits);
     await fsp.utimes(path.join(rootDir, 'digits.txt'), fileMtime, fileMtime);
-    await fsp.writeFile(path.join(rootDir, 'empty.txt'), '');
-    await fsp.writeFile(path.join(rootDir, 'big.bin'), bigFile);
-    port = await listen();
+    await fixture.write('empty.txt', '');
+    await fixture.write('big.bin', bigFile);
+    port = await fixture.listen();
   });
 
   after(async () => {
-    for (const server of servers) {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
-    if (baseDir !== '') await fsp.rm(baseDir, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   async function currentEtag(target = '/digits.txt'): Promise<string> {
@@ -103,7 +67,7 @@ describe('StaticFiles conditional requests and ranges', { timeout: 30_000 }, () 
   });
 
   it('sends the configured Cache-Control on 200, 206 and 304, and none when it is empty', async () => {
-    const immutablePort = await listen({ cacheControl: 'public, max-age=31536000, immutable' });
+    const immutablePort = await fixture!.listen({ cacheControl: 'public, max-age=31536000, immutable' });
     const full = await send(immutablePort, '/digits.txt');
     assert.equal(full.headers['cache-control'], 'public, max-age=31536000, immutable');
     const partial = await send(immutablePort, '/digits.txt', { Range: 'bytes=0-0' });
@@ -113,7 +77,7 @@ describe('StaticFiles conditional requests and ranges', { timeout: 30_000 }, () 
     assert.equal(notModified.status, 304);
     assert.equal(notModified.headers['cache-control'], 'public, max-age=31536000, immutable');
 
-    const nonePort = await listen({ cacheControl: '' });
+    const nonePort = await fixture!.listen({ cacheControl: '' });
     assert.equal((await send(nonePort, '/digits.txt')).headers['cache-control'], undefined);
   });
 

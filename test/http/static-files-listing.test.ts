@@ -2,32 +2,9 @@
 // escaped and encoded, and that every link in a listing fetches what it names.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Buffer } from 'node:buffer';
 import { promises as fsp } from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { StaticFiles, type StaticFilesOptions } from '../../src/http/static-files.js';
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-function send(port: number, target: string, method = 'GET'): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: target, method, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { createStaticFixture, send, type StaticFixture } from './_static-fixtures.js';
 
 /** The hrefs and link texts of a listing page, in page order. */
 function linksOf(html: string): Array<{ href: string; text: string }> {
@@ -43,29 +20,18 @@ const awkwardName = `<img src=x onerror=alert(1)>"it's" & more.txt`; // a file n
 const secretText = 'TOP SECRET, outside the root';
 
 describe('StaticFiles directory listings', { timeout: 30_000 }, () => {
-  let baseDir = '';
-  let rootDir = '';
-  const servers: http.Server[] = [];
+  let fixture: StaticFixture | undefined;
   let port = 0;
 
-  async function listen(options: Omit<StaticFilesOptions, 'root'>): Promise<number> {
-    const files = new StaticFiles({ root: rootDir, ...options });
-    const server = http.createServer((req, res) => void files.handle(req, res));
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return (server.address() as AddressInfo).port;
-  }
-
   before(async () => {
-    baseDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'switchyard-static-listing-'));
-    rootDir = path.join(baseDir, 'root');
-    const outsideDir = path.join(baseDir, 'outside');
+    fixture = await createStaticFixture('switchyard-static-listing-');
+    const { rootDir, write } = fixture;
+    const outsideDir = path.join(fixture.baseDir, 'outside');
     await fsp.mkdir(path.join(rootDir, 'docs', 'deeper'), { recursive: true });
     await fsp.mkdir(path.join(rootDir, 'assets'));
     await fsp.mkdir(path.join(rootDir, 'with-index'));
     await fsp.mkdir(path.join(rootDir, '.git'));
     await fsp.mkdir(outsideDir);
-    const write = (name: string, data: string): Promise<void> => fsp.writeFile(path.join(rootDir, name), data);
     await write('b.txt', 'bbbbb');
     await write('a.txt', 'a');
     await write('Z.txt', 'zz');
@@ -80,15 +46,11 @@ describe('StaticFiles directory listings', { timeout: 30_000 }, () => {
     await fsp.symlink('.env', path.join(rootDir, 'env-alias.txt'));
     await fsp.symlink('missing.txt', path.join(rootDir, 'broken.txt'));
     await fsp.symlink('docs', path.join(rootDir, 'docs-alias'));
-    port = await listen({ directoryListing: true });
+    port = await fixture.listen({ directoryListing: true });
   });
 
   after(async () => {
-    for (const server of servers) {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
-    if (baseDir !== '') await fsp.rm(baseDir, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   it('lists a directory that has no index file as text/html when directoryListing is on', async () => {
@@ -161,7 +123,7 @@ describe('StaticFiles directory listings', { timeout: 30_000 }, () => {
 
   it('answers HEAD on a listing with its headers and no body', async () => {
     const get = await send(port, '/docs/');
-    const head = await send(port, '/docs/', 'HEAD');
+    const head = await send(port, '/docs/', {}, 'HEAD');
     assert.equal(head.status, 200);
     assert.equal(head.headers['content-type'], 'text/html; charset=utf-8');
     assert.equal(head.headers['content-length'], String(get.body.length));
@@ -169,10 +131,10 @@ describe('StaticFiles directory listings', { timeout: 30_000 }, () => {
   });
 
   it('answers 404 for a directory without an index file when directoryListing is off (the default)', async () => {
-    const defaultPort = await listen({});
+    const defaultPort = await fixture!.listen({});
     assert.equal((await send(defaultPort, '/')).status, 404);
     assert.equal((await send(defaultPort, '/docs/')).status, 404);
-    const offPort = await listen({ directoryListing: false });
+    const offPort = await fixture!.listen({ directoryListing: false });
     assert.equal((await send(offPort, '/docs/')).status, 404);
   });
 });

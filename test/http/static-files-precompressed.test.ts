@@ -3,33 +3,10 @@
 // root and dotfile rules applied to siblings. http.request is used because it neither adds nor decodes encodings.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Buffer } from 'node:buffer';
 import { promises as fsp } from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
-import { StaticFiles, type StaticFilesOptions } from '../../src/http/static-files.js';
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-function send(port: number, target: string, headers: http.OutgoingHttpHeaders = {}, method = 'GET'): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: target, method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { createStaticFixture, send, type StaticFixture } from './_static-fixtures.js';
 
 const script = 'console.log("hello from the original file");\n'.repeat(50);
 const scriptBr = brotliCompressSync(script);
@@ -37,26 +14,14 @@ const scriptGz = gzipSync(script);
 const secretText = 'TOP SECRET, not to be served';
 
 describe('StaticFiles precompressed siblings', { timeout: 30_000 }, () => {
-  let baseDir = '';
-  let rootDir = '';
-  const servers: http.Server[] = [];
+  let fixture: StaticFixture | undefined;
   let port = 0;
 
-  async function listen(options: Omit<StaticFilesOptions, 'root'> = {}): Promise<number> {
-    const files = new StaticFiles({ root: rootDir, ...options });
-    const server = http.createServer((req, res) => void files.handle(req, res));
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return (server.address() as AddressInfo).port;
-  }
-
   before(async () => {
-    baseDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'switchyard-static-precompressed-'));
-    rootDir = path.join(baseDir, 'root');
-    const outsideDir = path.join(baseDir, 'outside');
-    await fsp.mkdir(rootDir);
+    fixture = await createStaticFixture('switchyard-static-precompressed-');
+    const { rootDir, write } = fixture;
+    const outsideDir = path.join(fixture.baseDir, 'outside');
     await fsp.mkdir(outsideDir);
-    const write = (name: string, data: string | Buffer): Promise<void> => fsp.writeFile(path.join(rootDir, name), data);
 
     await write('app.js', script);
     await write('app.js.br', scriptBr);
@@ -78,15 +43,11 @@ describe('StaticFiles precompressed siblings', { timeout: 30_000 }, () => {
     await fsp.symlink('.hidden.br', path.join(rootDir, 'dotlink.txt.br'));
     await write('dir.txt', 'directory sibling');
     await fsp.mkdir(path.join(rootDir, 'dir.txt.br'));
-    port = await listen();
+    port = await fixture.listen();
   });
 
   after(async () => {
-    for (const server of servers) {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
-    if (baseDir !== '') await fsp.rm(baseDir, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   it('serves the .br sibling with Content-Encoding: br, the original Content-Type and Vary when br is accepted', async () => {
@@ -218,7 +179,7 @@ describe('StaticFiles precompressed siblings', { timeout: 30_000 }, () => {
   });
 
   it('serves the original and sends no Vary when precompressed is false', async () => {
-    const offPort = await listen({ precompressed: false });
+    const offPort = await fixture!.listen({ precompressed: false });
     const res = await send(offPort, '/app.js', { 'Accept-Encoding': 'br, gzip' });
     assert.equal(res.status, 200);
     assert.equal(res.headers['content-encoding'], undefined);

@@ -1,6 +1,7 @@
-// Runs the Python peers in test/interop/python/ under Debian's /usr/bin/python3 (python3-websockets):
-// client.py one scenario at a time, server.py as a long-lived echo server whose JSON event lines tests read.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Runs the Python peers in test/interop/python/ under Debian's /usr/bin/python3 (python3-websockets): the
+// clients (client.py, deflate_client.py) one run at a time, printing one JSON result; the servers (server.py,
+// deflate_server.py) as long-lived echo servers whose JSON event lines tests read.
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,7 +27,8 @@ export const pythonDir = findPythonDir();
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
-function stopChild(child: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after 2 s; resolves once the child has exited. */
+export function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const killer = setTimeout(() => child.kill('SIGKILL'), 2000);
@@ -38,12 +40,22 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+/** Spawns `script` (in test/interop/python) with `args`. -B: importing _common.py leaves no __pycache__ in the tree. */
+function spawnScript(script: string, args: readonly string[]): ChildProcessWithoutNullStreams {
+  const child = spawn(debianPython, ['-B', join(pythonDir, script), ...args], { stdio: 'pipe' });
+  child.stdin.on('error', () => {}); // EPIPE when it has already exited: nothing to clean up
+  return child;
+}
+
 /**
- * Runs `client.py SCENARIO URL` and resolves with the JSON object it printed. Rejects, quoting its output,
- * when it reports an error, exits non-zero, prints no JSON, or runs past `timeoutMs` (it is then killed).
+ * Runs a one-shot script (client.py, deflate_client.py) and resolves with the JSON object it printed last.
+ * Rejects, quoting its output, when it reports an error, exits non-zero, prints no JSON, or runs past
+ * `timeoutMs` (it is then killed).
  */
-export async function runPythonClient(t: TestContext, scenario: string, url: string, timeoutMs = 25_000): Promise<JsonObject> {
-  const child = spawn(debianPython, [join(pythonDir, 'client.py'), scenario, url], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runPythonScript(t: TestContext, script: string, args: readonly string[], timeoutMs: number): Promise<JsonObject> {
+  const command = [script, ...args].join(' ');
+  const child = spawnScript(script, args);
+  child.stdin.end();
   t.after(() => stopChild(child));
   let stdout = '';
   let stderr = '';
@@ -55,7 +67,7 @@ export async function runPythonClient(t: TestContext, scenario: string, url: str
   });
   let exitCode: number | null;
   try {
-    exitCode = await withTimeout(exited, timeoutMs, `python client.py ${scenario} ${url} to finish`);
+    exitCode = await withTimeout(exited, timeoutMs, `python ${command} to finish`);
   } catch (error) {
     await stopChild(child);
     throw new Error(`${(error as Error).message}\nstdout: ${stdout}\nstderr: ${stderr}`, { cause: error });
@@ -65,12 +77,17 @@ export async function runPythonClient(t: TestContext, scenario: string, url: str
   try {
     result = JSON.parse(lastLine) as JsonObject;
   } catch (error) {
-    throw new Error(`python client.py ${scenario} ${url} printed no JSON (exit ${exitCode})\nstdout: ${stdout}\nstderr: ${stderr}`, { cause: error });
+    throw new Error(`python ${command} printed no JSON (exit ${exitCode})\nstdout: ${stdout}\nstderr: ${stderr}`, { cause: error });
   }
   if (exitCode !== 0 || 'error' in result) {
-    throw new Error(`python client.py ${scenario} ${url} failed (exit ${exitCode}): ${String(result['error'])}\nstderr: ${stderr}`);
+    throw new Error(`python ${command} failed (exit ${exitCode}): ${String(result['error'])}\nstderr: ${stderr}`);
   }
   return result;
+}
+
+/** Runs `client.py SCENARIO URL` (see runPythonScript). */
+export function runPythonClient(t: TestContext, scenario: string, url: string, timeoutMs = 25_000): Promise<JsonObject> {
+  return runPythonScript(t, 'client.py', [scenario, url], timeoutMs);
 }
 
 export interface PythonServerEvent {
@@ -90,11 +107,19 @@ export interface PythonServer {
   stop(): Promise<void>;
 }
 
-/** Starts server.py on 127.0.0.1 port 0 and resolves once it printed its port. */
-export async function startPythonServer(timeoutMs = 10_000): Promise<PythonServer> {
+export interface PythonServerOptions {
+  /** Default 'server.py'; also 'deflate_server.py'. */
+  readonly script?: string;
+  readonly args?: readonly string[];
+  /** How long to wait for its port. Default 10 s. */
+  readonly timeoutMs?: number;
+}
+
+/** Starts a server script on 127.0.0.1 port 0 and resolves once it printed its port. */
+export async function startPythonServer(options: PythonServerOptions = {}): Promise<PythonServer> {
+  const script = options.script ?? 'server.py';
   // stdin stays a pipe we never write to: the script exits when it closes, so it cannot outlive this process.
-  const child = spawn(debianPython, [join(pythonDir, 'server.py')], { stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdin.on('error', () => {}); // EPIPE when it has already exited: nothing to clean up
+  const child = spawnScript(script, options.args ?? []);
   const events: PythonServerEvent[] = [];
   const listeners = new Set<() => void>();
   let output = '';
@@ -119,18 +144,18 @@ export async function startPythonServer(timeoutMs = 10_000): Promise<PythonServe
       listener = () => {
         const event = events.find(matches);
         if (event) resolve(event);
-        else if (child.exitCode !== null || child.signalCode !== null) reject(new Error(`python server.py exited:\n${output}`));
+        else if (child.exitCode !== null || child.signalCode !== null) reject(new Error(`python ${script} exited:\n${output}`));
       };
       listeners.add(listener);
       listener();
     });
-    return withTimeout(found, waitMs, `python server.py to report ${what}; it printed:\n${output}`)
+    return withTimeout(found, waitMs, `python ${script} to report ${what}; it printed:\n${output}`)
       .finally(() => { if (listener) listeners.delete(listener); });
   };
 
   child.once('exit', () => { for (const listener of [...listeners]) listener(); });
   try {
-    const listening = await waitForEvent((event) => event.event === 'listening', timeoutMs, 'its listening port');
+    const listening = await waitForEvent((event) => event.event === 'listening', options.timeoutMs ?? 10_000, 'its listening port');
     const port = Number(listening['port']);
     return { port, wsUrl: `ws://127.0.0.1:${port}`, events, waitForEvent, output: () => output, stop };
   } catch (error) {

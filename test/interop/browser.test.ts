@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { chromiumMissing, chromiumPath, needPeer } from '../_support/peers.js';
+import type { Browser, Page } from 'playwright-core';
+import { chromiumMissing, needPeer } from '../_support/peers.js';
 import { startCliServer, type RunningServer } from '../_support/cli-server.js';
 import { startEmbeddedApp, type EmbeddedApp } from './_embedded.js';
+import { launchChromium } from './_chromium.js';
 import { withTimeout } from './_wait.js';
 
 const testOptions = { timeout: 60_000 } as const;
@@ -117,12 +118,7 @@ describe('headless Chromium against switchyard', () => {
     if (chromiumMissing() !== undefined) return;
     cli = await startCliServer([root, '--echo', '/echo', '--broadcast', '/chat']);
     app = await startEmbeddedApp(root);
-    browser = await withTimeout(chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-        '--no-first-run', '--disable-quic', '--disable-sync'],
-    }), 30_000, 'Chromium to launch');
+    browser = await launchChromium();
   });
 
   after(async () => {

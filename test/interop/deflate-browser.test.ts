@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { chromiumMissing, chromiumPath, needPeer } from '../_support/peers.js';
+import type { Browser, Page } from 'playwright-core';
+import { chromiumMissing, needPeer } from '../_support/peers.js';
 import { startCliServer, type RunningServer } from '../_support/cli-server.js';
 import { describeTap, startFrameTap, summarize, tappedMessages, type FrameTap, type TappedConnection } from '../_support/frame-tap.js';
+import { launchChromium } from './_chromium.js';
 import { withTimeout } from './_wait.js';
 
 const testOptions = { timeout: 60_000 } as const;
@@ -99,12 +100,7 @@ describe('headless Chromium against switchyard serve --deflate, through a frame 
         '--deflate-server-no-context-takeover', '--deflate-client-no-context-takeover', '--deflate-server-max-window-bits', '10',
         '--deflate-client-max-window-bits', '10']),
     ]);
-    browser = await withTimeout(chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-        '--no-first-run', '--disable-quic', '--disable-sync'],
-    }), 30_000, 'Chromium to launch');
+    browser = await launchChromium();
   });
 
   after(async () => {

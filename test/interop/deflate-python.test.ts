@@ -5,105 +5,25 @@
 // the echoes AND that the tap saw compressed (RSV1) messages both ways, with RSV1 nowhere else.
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { connect } from '../../src/client/connect.js';
-import { debianPython, needPeer, pythonWebsocketsMissing } from '../_support/peers.js';
+import { needPeer, pythonWebsocketsMissing } from '../_support/peers.js';
 import { startCliServer, type RunningServer } from '../_support/cli-server.js';
 import { describeTap, startFrameTap, summarize, type FrameTap, type TappedConnection } from '../_support/frame-tap.js';
-import { pythonDir, type JsonObject } from './_python.js';
+import { runPythonScript, startPythonServer, type JsonObject, type PythonServer } from './_python.js';
 import { AsyncQueue, withTimeout } from './_wait.js';
 
 const testOptions = { timeout: 45_000 } as const;
 const stepMs = 10_000;
 
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const killer = setTimeout(() => child.kill('SIGKILL'), 2000);
-    child.once('exit', () => {
-      clearTimeout(killer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 /** Runs deflate_client.py against `url` (optionally with an offer) and returns the JSON it printed. */
-async function runDeflateClient(t: TestContext, url: string, offer?: Record<string, unknown>): Promise<JsonObject> {
-  const args = [join(pythonDir, 'deflate_client.py'), url, ...(offer === undefined ? [] : [JSON.stringify(offer)])];
-  const child = spawn(debianPython, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => stopChild(child));
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
-  child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
-  const exitCode = await withTimeout(new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve(code));
-  }), 35_000, `deflate_client.py ${url} to finish`).catch(async (error: Error) => {
-    await stopChild(child);
-    throw new Error(`${error.message}\nstdout: ${stdout}\nstderr: ${stderr}`);
-  });
-  let result: JsonObject;
-  try {
-    result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as JsonObject;
-  } catch {
-    throw new Error(`deflate_client.py printed no JSON (exit ${exitCode})\nstdout: ${stdout}\nstderr: ${stderr}`);
-  }
-  if (exitCode !== 0 || 'error' in result) throw new Error(`deflate_client.py failed (exit ${exitCode}): ${String(result['error'])}\nstderr: ${stderr}`);
-  return result;
-}
-
-interface PythonDeflateServer {
-  readonly port: number;
-  readonly events: readonly JsonObject[];
-  waitFor(matches: (event: JsonObject) => boolean, what: string): Promise<JsonObject>;
-  output(): string;
-  stop(): Promise<void>;
+function runDeflateClient(t: TestContext, url: string, offer?: Record<string, unknown>): Promise<JsonObject> {
+  return runPythonScript(t, 'deflate_client.py', [url, ...(offer === undefined ? [] : [JSON.stringify(offer)])], 35_000);
 }
 
 /** Starts deflate_server.py (optionally with ServerPerMessageDeflateFactory arguments) and waits for its port. */
-async function startPythonDeflateServer(options?: Record<string, unknown>): Promise<PythonDeflateServer> {
-  const args = [join(pythonDir, 'deflate_server.py'), ...(options === undefined ? [] : [JSON.stringify(options)])];
-  // stdin stays a pipe we never write to: the script exits when it closes, so it cannot outlive this process.
-  const child = spawn(debianPython, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdin.on('error', () => {});
-  const events: JsonObject[] = [];
-  const listeners = new Set<() => void>();
-  let output = '';
-  child.stderr.setEncoding('utf8').on('data', (text: string) => { output += text; });
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    output += `${line}\n`;
-    try { events.push(JSON.parse(line) as JsonObject); } catch { return; }
-    for (const listener of [...listeners]) listener();
-  });
-  child.once('exit', () => { for (const listener of [...listeners]) listener(); });
-  const waitFor = (matches: (event: JsonObject) => boolean, what: string): Promise<JsonObject> => {
-    let listener: (() => void) | undefined;
-    return withTimeout(new Promise<JsonObject>((resolve, reject) => {
-      listener = () => {
-        const event = events.find(matches);
-        if (event) resolve(event);
-        else if (child.exitCode !== null || child.signalCode !== null) reject(new Error(`deflate_server.py exited:\n${output}`));
-      };
-      listeners.add(listener);
-      listener();
-    }), stepMs, `deflate_server.py to report ${what}; it printed:\n${output}`).finally(() => { if (listener) listeners.delete(listener); });
-  };
-  const stop = async (): Promise<void> => {
-    child.stdin.end();
-    await stopChild(child);
-  };
-  try {
-    const listening = await waitFor((event) => event['event'] === 'listening', 'its port');
-    return { port: Number(listening['port']), events, waitFor, output: () => output, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+function startPythonDeflateServer(options?: Record<string, unknown>): Promise<PythonServer> {
+  return startPythonServer({ script: 'deflate_server.py', args: options === undefined ? [] : [JSON.stringify(options)], timeoutMs: stepMs });
 }
 
 /** The tapped WebSocket connection(s) to /echo, once their close frames have passed both ways. */
@@ -250,7 +170,7 @@ function ourMessages(): Array<{ data: Buffer; isBinary: boolean; label: string }
 }
 
 describe('our client (connect, perMessageDeflate: true) against a python-websockets server with compression, through a frame tap', () => {
-  const servers = new Map<string, PythonDeflateServer>();
+  const servers = new Map<string, PythonServer>();
   const variants: ReadonlyArray<{ name: string; options: Record<string, unknown> | undefined; expected: RegExp }> = [
     // websockets' default server: server_max_window_bits=12, client_max_window_bits=12.
     { name: 'websockets\' default (compression="deflate")', options: undefined, expected: /server_max_window_bits=12.*client_max_window_bits=12/ },
@@ -305,7 +225,7 @@ describe('our client (connect, perMessageDeflate: true) against a python-websock
       assert.match(connection!.responseHeaders.get('sec-websocket-extensions') ?? '', variant.expected, `python's answer:\n${tapText}`);
       // The python server saw each message intact too (it reports a digest of what it inflated).
       for (const message of messages) {
-        await python.waitFor((e) => e['event'] === 'message' && (e['message'] as JsonObject)['sha256'] === sha256(message.data), `${message.label} intact`);
+        await python.waitForEvent((e) => e.event === 'message' && (e['message'] as JsonObject)['sha256'] === sha256(message.data), stepMs, `${message.label} intact`);
       }
       // Threshold 0: every message we send is compressed; python compresses every message it sends.
       const ours = summarize(connection!, 'client');

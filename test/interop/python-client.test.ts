@@ -4,24 +4,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { needPeer, pythonWebsocketsMissing } from '../_support/peers.js';
-import { startCliServer, type RunningServer } from '../_support/cli-server.js';
 import { runPythonClient } from './_python.js';
 import { startEmbeddedApp, type EmbeddedApp } from './_embedded.js';
+import { serveDuringSuite } from './_serve.js';
 
 const testOptions = { timeout: 40_000 } as const;
 
 describe('python-websockets client against switchyard serve --echo /echo --broadcast /chat', () => {
-  let server: RunningServer | undefined;
-  before(async () => {
-    server = await startCliServer(['--echo', '/echo', '--broadcast', '/chat']);
-  });
-  after(async () => {
-    await server?.stop();
-  });
-  const url = (path: string): string => {
-    assert.ok(server, 'switchyard serve did not start');
-    return `${server.wsUrl}${path}`;
-  };
+  const url = serveDuringSuite(['--echo', '/echo', '--broadcast', '/chat']);
 
   it('echoes a text message with multi-byte characters as text, unchanged', testOptions, async (t) => {
     if (!needPeer(t, pythonWebsocketsMissing())) return;
@@ -136,17 +126,7 @@ describe('python-websockets client against an embedded createServer() app', () =
 });
 
 describe('python-websockets client against switchyard serve --echo /echo --max-message-bytes 1024 --ping-interval-ms 200', () => {
-  let server: RunningServer | undefined;
-  before(async () => {
-    server = await startCliServer(['--echo', '/echo', '--max-message-bytes', '1024', '--ping-interval-ms', '200']);
-  });
-  after(async () => {
-    await server?.stop();
-  });
-  const url = (path: string): string => {
-    assert.ok(server, 'switchyard serve did not start');
-    return `${server.wsUrl}${path}`;
-  };
+  const url = serveDuringSuite(['--echo', '/echo', '--max-message-bytes', '1024', '--ping-interval-ms', '200']);
 
   it('closes with 1009 (message too big) on a 2048-byte frame and on 4 fragments adding up to 1600 bytes', testOptions, async (t) => {
     if (!needPeer(t, pythonWebsocketsMissing())) return;

@@ -1,10 +1,10 @@
 // Interop with the `ws` package, a second peer nobody here wrote: ws as a CLIENT against
 // `switchyard serve --echo /echo --broadcast /chat` (our client against a ws server: ws-server.test.ts).
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import WebSocket from 'ws';
-import { startCliServer, type RunningServer } from '../_support/cli-server.js';
+import { serveDuringSuite } from './_serve.js';
 import { AsyncQueue, firstDifference, patternBytes, withTimeout } from './_wait.js';
 
 const stepMs = 5_000;
@@ -41,17 +41,7 @@ async function openWsClient(t: TestContext, url: string) {
 }
 
 describe('ws client against switchyard serve --echo /echo --broadcast /chat', () => {
-  let server: RunningServer | undefined;
-  before(async () => {
-    server = await startCliServer(['--echo', '/echo', '--broadcast', '/chat']);
-  });
-  after(async () => {
-    await server?.stop();
-  });
-  const url = (path: string): string => {
-    assert.ok(server, 'switchyard serve did not start');
-    return `${server.wsUrl}${path}`;
-  };
+  const url = serveDuringSuite(['--echo', '/echo', '--broadcast', '/chat']);
 
   it('echoes a text message as text, unchanged', testOptions, async (t) => {
     const client = await openWsClient(t, url('/echo'));

@@ -14,18 +14,11 @@ import time
 
 import websockets
 
+from _common import STEP_TIMEOUT_S, close_frame, recv, run_client
+
 # Deflate stays off: the server under test does not negotiate permessage-deflate yet.
 CONNECT_OPTIONS = dict(compression=None, max_size=2**24, ping_interval=None, open_timeout=5, close_timeout=5)
-STEP_TIMEOUT_S = 5
 LARGE_BYTES = 1 << 20
-
-
-def close_frame(ws, which):
-    """The close frame sent or received, as {code, reason}, or None (close_sent/close_rcvd, websockets >= 10)."""
-    frame = getattr(ws, which, None)
-    if frame is None and hasattr(ws, "protocol") and not isinstance(ws.protocol, str):
-        frame = getattr(ws.protocol, which, None)  # websockets >= 14 keeps them on the sans-I/O protocol
-    return None if frame is None else {"code": frame.code, "reason": frame.reason}
 
 
 def describe(message):
@@ -36,13 +29,6 @@ def describe(message):
 
 def pattern(size):
     return bytes(i % 251 for i in range(size))
-
-
-async def recv(ws):
-    try:
-        return await asyncio.wait_for(ws.recv(), STEP_TIMEOUT_S)
-    except asyncio.TimeoutError:
-        raise TimeoutError(f"no message within {STEP_TIMEOUT_S} s") from None
 
 
 async def scenario_text(url):
@@ -243,14 +229,7 @@ def main():
         print(json.dumps({"error": f"usage: client.py {{{'|'.join(SCENARIOS)}}} URL"}))
         return 2
     scenario, url = sys.argv[1], sys.argv[2]
-    try:
-        result = asyncio.run(asyncio.wait_for(SCENARIOS[scenario](url), 30))
-    except Exception as error:  # the test prints this as what came back
-        print(json.dumps({"error": f"{type(error).__name__}: {error}", "websocketsVersion": websockets.__version__}), flush=True)
-        return 1
-    result["websocketsVersion"] = websockets.__version__
-    print(json.dumps(result), flush=True)
-    return 0
+    return run_client(SCENARIOS[scenario](url))
 
 
 if __name__ == "__main__":

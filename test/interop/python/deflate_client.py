@@ -10,15 +10,13 @@ sees it, the server's Sec-WebSocket-Extensions, and for every message whether it
 Exit status 0 when the scenario ran to the end (the test decides pass/fail), 1 with {"error": ...} otherwise.
 """
 
-import asyncio
-import hashlib
 import json
 import sys
 
 import websockets
-from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory, PerMessageDeflate
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
-STEP_TIMEOUT_S = 5
+from _common import digest, extension_state, recv, run_client
 
 
 def json_text(size, variant):
@@ -38,34 +36,6 @@ def binary(size, variant):
     return (block * (size // 1024 + 1))[:size]
 
 
-def describe(message):
-    raw = message.encode() if isinstance(message, str) else message
-    return {"type": "text" if isinstance(message, str) else "binary", "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
-
-
-def extension_state(ws):
-    states = []
-    for extension in ws.extensions:
-        if isinstance(extension, PerMessageDeflate):
-            states.append({
-                "name": extension.name,
-                "remote_no_context_takeover": extension.remote_no_context_takeover,
-                "local_no_context_takeover": extension.local_no_context_takeover,
-                "remote_max_window_bits": extension.remote_max_window_bits,
-                "local_max_window_bits": extension.local_max_window_bits,
-            })
-        else:
-            states.append({"name": extension.name})
-    return states
-
-
-async def recv(ws):
-    try:
-        return await asyncio.wait_for(ws.recv(), STEP_TIMEOUT_S)
-    except asyncio.TimeoutError:
-        raise TimeoutError(f"no message within {STEP_TIMEOUT_S} s") from None
-
-
 async def run(url, offer):
     options = dict(max_size=2**24, ping_interval=None, open_timeout=5, close_timeout=5)
     if offer is None:
@@ -79,7 +49,7 @@ async def run(url, offer):
         async def exchange(label, message, fragments=None):
             await ws.send(iter(fragments) if fragments is not None else message)
             echo = await recv(ws)
-            results.append({"label": label, "sent": describe(message), "received": describe(echo), "equal": echo == message})
+            results.append({"label": label, "sent": digest(message), "received": digest(echo), "equal": echo == message})
 
         for round in range(3):
             await exchange(f"json-4k-{round}", json_text(4096, round))
@@ -103,14 +73,7 @@ def main():
         print(json.dumps({"error": "usage: deflate_client.py URL [OFFER_JSON]"}))
         return 2
     offer = json.loads(sys.argv[2]) if len(sys.argv) == 3 else None
-    try:
-        result = asyncio.run(asyncio.wait_for(run(sys.argv[1], offer), 30))
-    except Exception as error:  # the test prints this as what came back
-        print(json.dumps({"error": f"{type(error).__name__}: {error}", "websocketsVersion": websockets.__version__}), flush=True)
-        return 1
-    result["websocketsVersion"] = websockets.__version__
-    print(json.dumps(result), flush=True)
-    return 0
+    return run_client(run(sys.argv[1], offer))
 
 
 if __name__ == "__main__":

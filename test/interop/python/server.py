@@ -13,41 +13,19 @@ Subprotocols: selects "chat.v1" when the client offers it, none otherwise.
 """
 
 import asyncio
-import hashlib
-import json
-import os
-import sys
-import threading
 
 import websockets
+
+from _common import close_frame, digest, emit, request_path, serve_until_stdin_closes
 
 SERVE_OPTIONS = dict(compression=None, max_size=2**24, ping_interval=None, close_timeout=5, subprotocols=["chat.v1"])
 
 
-def emit(event):
-    print(json.dumps(event), flush=True)
-
-
 def describe(message):
-    raw = message.encode() if isinstance(message, str) else message
-    kind = "text" if isinstance(message, str) else "binary"
-    if len(raw) > 1024:
-        return {"type": kind, "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
-    return {"type": kind, "text": message} if kind == "text" else {"type": kind, "hex": message.hex()}
-
-
-def close_frame(ws, which):
-    frame = getattr(ws, which, None)
-    if frame is None and hasattr(ws, "protocol") and not isinstance(ws.protocol, str):
-        frame = getattr(ws.protocol, which, None)  # websockets >= 14
-    return None if frame is None else {"code": frame.code, "reason": frame.reason}
-
-
-def request_path(ws):
-    path = getattr(ws, "path", None)
-    if path is None:
-        path = ws.request.path  # websockets >= 14
-    return path
+    """Up to 1 KiB in full (text, or bytes as hex); more as a digest."""
+    if len(message.encode() if isinstance(message, str) else message) > 1024:
+        return digest(message)
+    return {"type": "text", "text": message} if isinstance(message, str) else {"type": "binary", "hex": message.hex()}
 
 
 async def echo(ws, path):
@@ -85,22 +63,5 @@ async def handler(ws, _path=None):
         })
 
 
-def exit_when_stdin_closes():
-    # The parent holds our stdin open; EOF means it is gone, so do not outlive it.
-    sys.stdin.read()
-    os._exit(0)
-
-
-async def main():
-    threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
-    async with websockets.serve(handler, "127.0.0.1", 0, **SERVE_OPTIONS) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        emit({"event": "listening", "port": port, "websocketsVersion": websockets.__version__})
-        await asyncio.Future()
-
-
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    serve_until_stdin_closes(handler, SERVE_OPTIONS)
