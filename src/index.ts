@@ -1,6 +1,8 @@
 // The package's main entry: the server, the client and the types an application touches.
 export { createServer, Switchyard, type WebSocketRoute, type ListenOptions } from './server/server.js';
 export type { ServerOptions, WebSocketPolicyOptions } from './server/options.js';
+// Who sent a request (the client behind a trusted proxy, with trustProxy): for HTTP handlers.
+export { requestClient, type RequestClient } from './http/client-address.js';
 export { WebSocket, type WebSocketHandlers, type CloseDetails, type ReceivedMessage, type MessageInboxOptions } from './transport/websocket.js';
 export { connect, type ConnectOptions, type ClientTlsOptions } from './client/connect.js';
 export { SwitchyardError, ProtocolError, HandshakeError, ConfigError, type HandshakeErrorOptions } from './errors.js';

@@ -19,13 +19,18 @@ export interface CgiRequestInfo {
   pathInfo: string;
   /** Request headers as node parses them (lower-case names; arrays for repeated ones). */
   headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The client's address (with trustProxy, possibly the one a trusted proxy named in X-Forwarded-For). */
   remoteAddress: string;
-  remotePort: number;
+  /**
+   * The client's port; undefined when remoteAddress came from X-Forwarded-For, which carries no port: then
+   * REMOTE_PORT is left out rather than pairing the client's address with the proxy's port.
+   */
+  remotePort: number | undefined;
   localAddress: string;
   localPort: number;
   /** The host the client asked for; buildCgiEnvironment derives it from Host when this is ''. */
   serverName: string;
-  /** The request came over TLS (sets HTTPS=on). */
+  /** The client used https: this connection is TLS, or a trusted proxy said so in X-Forwarded-Proto (sets HTTPS=on). */
   secure: boolean;
   contentLength?: number;
   contentType?: string;
@@ -115,8 +120,9 @@ export function buildCgiEnvironment(info: CgiRequestInfo, extra: CgiEnvironmentE
     REMOTE_ADDR: remoteAddress,
     // §4.1.9: the server MAY substitute REMOTE_ADDR when it does not look the name up (we never do).
     REMOTE_HOST: remoteAddress,
-    REMOTE_PORT: String(info.remotePort),
   });
+  // Not RFC 3875 either; Apache and nginx set it, and scripts that read it must already cope without it.
+  if (info.remotePort !== undefined) environment['REMOTE_PORT'] = String(info.remotePort);
   for (const key of ['SERVER_NAME', 'REQUEST_METHOD', 'REQUEST_URI', 'QUERY_STRING', 'SCRIPT_NAME', 'PATH_INFO'] as const) {
     environment[key] = envValue(environment[key]!);
   }

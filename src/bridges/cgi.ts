@@ -3,6 +3,7 @@
 // block (cgi-response.ts) and streams its body to the client with backpressure (cgi-process.ts runs it).
 import { STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import * as path from 'node:path';
+import { requestClient } from '../http/client-address.js';
 import type { Params } from '../http/router.js';
 import type { HttpHandler } from '../server/requests.js';
 import { buildCgiEnvironment, checkEnvName, checkEnvRecord, type CgiRequestInfo } from './cgi-env.js';
@@ -219,11 +220,13 @@ class CgiExchange {
     const { query } = splitUrl(url);
     const socket = req.socket;
     const contentType = req.headers['content-type'];
+    // The server's view of the client (trustProxy): the peer, or the client behind a trusted proxy.
+    const client = requestClient(req);
     const info: CgiRequestInfo = {
       method, url, scriptName, pathInfo, headers: req.headers,
-      remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0,
+      remoteAddress: client.address, remotePort: client.forwarded ? undefined : (client.port ?? 0),
       localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0,
-      serverName: '', secure: (socket as { encrypted?: boolean }).encrypted === true,
+      serverName: '', secure: client.protocol === 'https',
     };
     if (body.kind !== 'none') {
       info.contentLength = body.kind === 'buffered' ? body.bytes.length : body.byteLength;

@@ -167,10 +167,14 @@ export function connectionEnvironment(ws: WebSocket<any>, options: ResolvedProce
     }
   }
   const { scriptName, pathInfo } = splitScriptPath(ws.url, ws.params['*']);
+  // With trustProxy the server may have found the client behind a proxy: its address (without the proxy's
+  // port), and whether it used https according to the proxy's X-Forwarded-Proto.
+  const client = ws.requestClient;
   return buildCgiEnvironment({
     method: 'GET', url: ws.url, scriptName, pathInfo, headers: ws.headers,
-    remoteAddress: ws.remoteAddress, remotePort: ws.remotePort, localAddress: ws.localAddress, localPort: ws.localPort,
-    serverName: '', secure: options.secure,
+    remoteAddress: ws.remoteAddress, remotePort: client?.forwarded === true ? undefined : ws.remotePort,
+    localAddress: ws.localAddress, localPort: ws.localPort,
+    serverName: '', secure: client?.protocolForwarded === true ? client.protocol === 'https' : options.secure,
   }, { passEnv: options.passEnv, env: { ...connectionVars, ...options.env } });
 }
 

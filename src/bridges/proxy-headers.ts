@@ -31,7 +31,13 @@ export function isHopByHop(lowerName: string, listed: ReadonlySet<string>): bool
 
 /** What we know of the client's hop, for X-Forwarded-*, Forwarded and Via. */
 export interface ClientHop {
+  /** The TCP peer's address: the hop we append to X-Forwarded-For (the proxy in front of us, if any). */
   readonly remoteAddress: string;
+  /**
+   * The peer is in the server's trustProxy: its X-Forwarded-* and Forwarded describe the real client, so they
+   * are kept and our hop appended. Otherwise they are the client's own claims and are replaced.
+   */
+  readonly peerTrusted?: boolean;
   /** The client reached us over TLS. */
   readonly secure: boolean;
   /** The Host header the client sent, if any. */
@@ -42,8 +48,13 @@ export interface ClientHop {
 
 type ForwardingSettings = Pick<ProxySettings, 'trustForwarded' | 'forwarded'>;
 
+/** Whether the incoming X-Forwarded-* / Forwarded come from a proxy we believe (trustProxy, or trustForwarded for every peer). */
+function chainTrusted(hop: ClientHop, settings: ForwardingSettings): boolean {
+  return settings.trustForwarded || hop.peerTrusted === true;
+}
+
 /** True for a field we write ourselves (so the client's copy is dropped or merged into ours). */
-function isManaged(lowerName: string, settings: ForwardingSettings): boolean {
+function isManaged(lowerName: string, settings: ForwardingSettings, trusted: boolean): boolean {
   switch (lowerName) {
     case 'x-forwarded-for':
     case 'x-forwarded-proto':
@@ -53,20 +64,22 @@ function isManaged(lowerName: string, settings: ForwardingSettings): boolean {
     case 'forwarded':
       // Untrusted: a client could claim any address in it, so it is dropped. Trusted: ours is appended to it
       // when we send one, otherwise it goes on unchanged.
-      return settings.forwarded || !settings.trustForwarded;
+      return settings.forwarded || !trusted;
     default:
       return false;
   }
 }
 
 /**
- * The fields describing the client's hop. Untrusted (the default), the client's own X-Forwarded-* and
- * Forwarded are replaced. Trusted, our hop is appended to X-Forwarded-For and Forwarded, and X-Forwarded-Proto
- * and X-Forwarded-Host are kept when present, since they describe the original request (the first proxy's),
- * and backends compare them with a single value ("https"). Via always grows by our hop.
+ * The fields describing the client's hop. From an untrusted peer (the default), the client's own X-Forwarded-*
+ * and Forwarded are replaced: X-Forwarded-For is just the peer, since a chain the client wrote would otherwise
+ * reach the backend looking like one proxies built. From a trusted peer (the server's trustProxy, or the
+ * route's trustForwarded), our hop is appended to X-Forwarded-For and Forwarded, and X-Forwarded-Proto and
+ * X-Forwarded-Host are kept when present, since they describe the original request (the first proxy's), and
+ * backends compare them with a single value ("https"). Via always grows by our hop.
  */
 export function forwardingHeaders(headers: IncomingHttpHeaders, hop: ClientHop, settings: ForwardingSettings): Array<[string, string]> {
-  const trusted = settings.trustForwarded;
+  const trusted = chainTrusted(hop, settings);
   const prior = (name: string): string | undefined => {
     if (!trusted) return undefined;
     const value = joined(headers[name]);
@@ -103,11 +116,12 @@ export function forwardingHeaders(headers: IncomingHttpHeaders, hop: ClientHop, 
  */
 export function backendRequestHeaders(rawHeaders: readonly string[], headers: IncomingHttpHeaders, hop: ClientHop, settings: ProxySettings): string[] {
   const listed = connectionListed(headers.connection);
+  const trusted = chainTrusted(hop, settings);
   const fields: string[] = ['Host', settings.host];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
-    if (lower === 'host' || lower === 'expect' || isHopByHop(lower, listed) || isManaged(lower, settings)) continue;
+    if (lower === 'host' || lower === 'expect' || isHopByHop(lower, listed) || isManaged(lower, settings, trusted)) continue;
     fields.push(name, rawHeaders[i + 1]!);
   }
   for (const [name, value] of forwardingHeaders(headers, hop, settings)) fields.push(name, value);
@@ -135,10 +149,11 @@ export function clientResponseHeaders(rawHeaders: readonly string[], headers: In
  */
 export function backendHandshakeHeaders(headers: IncomingHttpHeaders, hop: ClientHop, settings: ProxySettings): Record<string, string> {
   const listed = connectionListed(headers.connection);
+  const trusted = chainTrusted(hop, settings);
   const fields: Record<string, string> = {};
   for (const [lower, value] of Object.entries(headers)) {
     if (value === undefined || lower === 'host' || lower === 'origin' || lower.startsWith('sec-websocket-')) continue;
-    if (isHopByHop(lower, listed) || isManaged(lower, settings)) continue;
+    if (isHopByHop(lower, listed) || isManaged(lower, settings, trusted)) continue;
     const text = joined(value);
     if (text !== undefined) fields[lower] = text;
   }

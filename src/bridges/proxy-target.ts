@@ -22,8 +22,10 @@ export interface ProxyOptions {
   /** Backend connect + response-head (or WebSocket handshake) timeout: 504 after it. Default 30 s. */
   timeoutMs?: number;
   /**
-   * Trust the client's X-Forwarded-For / X-Forwarded-Proto / X-Forwarded-Host / Forwarded (another proxy in
-   * front of us): append our hop to them. Default false: they are replaced, so a client cannot forge them.
+   * Trust every peer's X-Forwarded-For / X-Forwarded-Proto / X-Forwarded-Host / Forwarded on this route (another
+   * proxy in front of us): append our hop to them. Default false: they are kept only from a peer in the
+   * server's `trustProxy`, and replaced otherwise, so a client cannot forge them. Prefer trustProxy, which
+   * believes only the proxies it lists.
    */
   trustForwarded?: boolean;
   /** Also send an RFC 7239 `Forwarded` header. Default false (X-Forwarded-* only). */

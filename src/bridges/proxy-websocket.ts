@@ -7,6 +7,7 @@ import { connect } from '../client/connect.js';
 import { HandshakeError } from '../errors.js';
 import { CloseCode, ReadyState } from '../protocol/constants.js';
 import { isValidWireCloseCode, truncateCloseReason } from '../protocol/close.js';
+import { requestClient } from '../http/client-address.js';
 import { DEFAULT_POLICY, resolvePolicy, type WebSocketPolicyOptions } from '../transport/policy.js';
 import type { WebSocket, WebSocketHandlers } from '../transport/websocket.js';
 import { backendHandshakeHeaders, type ClientHop } from './proxy-headers.js';
@@ -149,7 +150,9 @@ export function proxyWebSocketRoute(options: ProxyOptions): WebSocketRoute<Proxy
     socket.once('close', onClientGone);
     relay.stopWatching = () => socket.off('close', onClientGone);
     const hop: ClientHop = {
-      remoteAddress: request.remoteAddress,
+      // The peer, not the client the server resolved: each hop appends the address it got the request from.
+      remoteAddress: request.peerAddress,
+      peerTrusted: requestClient(request.request).peerTrusted,
       secure: (socket as typeof socket & { encrypted?: boolean }).encrypted === true,
       host: request.headers.host, httpVersion: '1.1',
     };

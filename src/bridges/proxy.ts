@@ -5,6 +5,7 @@ import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type In
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
+import { requestClient } from '../http/client-address.js';
 import type { HttpHandler } from '../server/requests.js';
 import { backendRequestHeaders, clientResponseHeaders, type ClientHop } from './proxy-headers.js';
 import { mapRequestTarget, resolveProxySettings, type ProxyOptions, type ProxySettings } from './proxy-target.js';
@@ -75,6 +76,7 @@ function forward(settings: ProxySettings, agent: HttpAgent, req: IncomingMessage
   const hasBody = transferEncoding !== undefined || (contentLength !== undefined && contentLength !== '0');
   const hop: ClientHop = {
     remoteAddress: req.socket.remoteAddress ?? '',
+    peerTrusted: requestClient(req).peerTrusted,
     secure: (req.socket as Socket & { encrypted?: boolean }).encrypted === true,
     host: req.headers.host,
     httpVersion: req.httpVersion === '1.0' ? '1.0' : '1.1',

@@ -46,6 +46,7 @@ export function serverOptionsFor(config: SwitchyardConfig, resources: ConfigReso
   if (resources.tls !== undefined) options.tls = { cert: resources.tls.cert, key: resources.tls.key };
   if (config.accessLog !== 'off') options.accessLog = { format: config.accessLog, write: (line) => hooks.writeAccessLogLine(line) };
   if (config.metricsPath !== undefined) options.metricsPath = config.metricsPath;
+  if (config.trustProxy.length > 0) options.trustProxy = [...config.trustProxy];
   return options;
 }
 

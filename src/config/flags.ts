@@ -182,6 +182,12 @@ export interface ServeInvocation {
   readonly flags: FlagLayer;
 }
 
+function getPath(target: Record<string, unknown>, keys: readonly string[]): unknown {
+  let node: unknown = target;
+  for (const key of keys) node = (node as Record<string, unknown> | undefined)?.[key];
+  return node;
+}
+
 function setPath(target: Record<string, unknown>, keys: readonly string[], value: unknown): void {
   let node = target;
   for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
@@ -214,8 +220,17 @@ export function parseServeArgs(args: readonly string[], cwd: string): ServeInvoc
         else configFile = checkLeaf({ type: 'string', format: 'path' }, value, name, context) as string;
         break;
       case 'config': {
-        // Repeated (non-repeatable) flags: the last one wins, as with most command lines.
-        setPath(layer, target.path, checkLeaf(target.leaf.value, flagValue(target.leaf.value, value), name, context));
+        const type = target.leaf.value;
+        if (type.type === 'list' && definition.spec.commaList === true && value !== true) {
+          // `--trust-proxy a,b` and `--trust-proxy a --trust-proxy b` build the same list; each item is checked
+          // on its own, so the message names the one at fault.
+          const earlier = sources[target.path.join('.')] === undefined ? [] : getPath(layer, target.path) as string[];
+          const items = value.split(',').map((item) => checkListItem(type.of, item, name, context));
+          setPath(layer, target.path, [...earlier, ...items]);
+        } else {
+          // Repeated (non-repeatable) flags: the last one wins, as with most command lines.
+          setPath(layer, target.path, checkLeaf(type, flagValue(type, value), name, context));
+        }
         sources[target.path.join('.')] = name;
         break;
       }

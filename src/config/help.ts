@@ -124,7 +124,8 @@ function typeText(leaf: LeafSchema): string {
       path: 'path', 'url-path': 'URL path', 'route-path': 'route pattern', host: 'host', 'file-name': 'file name', 'header-value': 'string',
       'tcp-target': 'TCP target', 'http-url': 'http(s) URL',
     }[type.format];
-    case 'list': return { token: 'list of tokens', origin: 'list of origins', 'env-name': 'list of variable names', 'tcp-target': 'list of TCP targets' }[type.of];
+    case 'list': return { token: 'list of tokens', origin: 'list of origins', 'env-name': 'list of variable names', 'tcp-target': 'list of TCP targets',
+      'proxy-address': 'list of addresses and CIDR ranges' }[type.of];
     case 'command': return 'command';
     case 'env': return 'object of strings';
   }

@@ -101,6 +101,8 @@ export interface SwitchyardConfig {
   tls?: TlsFilesConfig;
   accessLog: AccessLogSetting;
   metricsPath?: string;
+  /** Peers whose X-Forwarded-For / -Proto are believed: addresses, CIDR ranges, "loopback". Empty: nobody. */
+  trustProxy: string[];
   websocket: WebSocketPolicy;
   routes: RouteConfig[];
 }
@@ -109,7 +111,7 @@ export interface SwitchyardConfig {
 
 /** How a string is checked (and, for `path`, resolved against the config file's or the working directory). */
 export type StringFormat = 'path' | 'url-path' | 'route-path' | 'host' | 'file-name' | 'header-value' | 'tcp-target' | 'http-url';
-export type ListItemFormat = 'token' | 'origin' | 'env-name' | 'tcp-target';
+export type ListItemFormat = 'token' | 'origin' | 'env-name' | 'tcp-target' | 'proxy-address';
 
 export type LeafType =
   | { readonly type: 'integer'; readonly min: number; readonly max?: number; readonly unit?: string }
@@ -128,6 +130,8 @@ export interface FlagSpec {
   /** What the value looks like in --help ('N', 'PATH'); absent for a boolean flag (no value). */
   readonly arg?: string;
   readonly repeatable?: boolean;
+  /** A list key's flag takes comma-separated items (`--trust-proxy loopback,10.0.0.0/8`); repeats add to it. */
+  readonly commaList?: boolean;
   /** A note for --help when the flag's meaning differs from the config key's (e.g. a default for routes). */
   readonly note?: string;
 }
@@ -336,6 +340,9 @@ export const CONFIG_SCHEMA: ObjectSchema = {
       { default: 'text', flag: { name: 'access-log', arg: ACCESS_LOG_SETTINGS.join('|') } }),
     metricsPath: leaf({ type: 'string', format: 'url-path' }, 'serve Prometheus text metrics at this path; none: no metrics endpoint',
       { flag: { name: 'metrics', arg: 'PATH' } }),
+    trustProxy: leaf({ type: 'list', of: 'proxy-address' },
+      'peers whose X-Forwarded-For and X-Forwarded-Proto are believed (the reverse proxy in front): IP addresses, CIDR ranges (10.0.0.0/8, fd00::/8) or "loopback"; the client they name is the one logged and passed to hooks and bridges (REMOTE_ADDR); empty: the peer is the client, the headers are ignored',
+      { default: [], flag: { name: 'trust-proxy', arg: 'LIST', repeatable: true, commaList: true, note: 'comma-separated' } }),
     websocket: {
       node: 'object',
       doc: 'the WebSocket policy every route starts from (a route may override any key)',

@@ -10,6 +10,7 @@ import {
 } from './schema.js';
 import type { WebSocketPolicyOptions } from '../transport/policy.js';
 import { describeTarget, parseTcpTarget } from '../bridges/tcp-bridge.js';
+import { trustProxyEntryError } from '../http/client-address.js';
 
 /** A route as one layer gives it: every key but `kind` and `path` may be left to the defaults (or, if required, is checked). */
 export type RouteLayer = {
@@ -28,6 +29,7 @@ export interface ConfigLayer {
   tls?: TlsFilesConfig;
   accessLog?: AccessLogSetting;
   metricsPath?: string;
+  trustProxy?: string[];
   websocket?: WebSocketPolicyOptions;
   routes?: RouteLayer[];
 }
@@ -171,6 +173,11 @@ export function checkListItem(format: ListItemFormat, value: unknown, field: str
     return value;
   }
   if (format === 'tcp-target') return checkTcpTarget(value, field, context);
+  if (format === 'proxy-address') {
+    const error = trustProxyEntryError(value);
+    if (error !== undefined) fail(field, error);
+    return value.trim();
+  }
   if (format === 'token') {
     if (!TOKEN.test(value)) fail(field, `must be a token: letters, digits and !#$%&'*+-.^_\`|~ (got ${describeValue(value)})`);
     return value;

@@ -45,6 +45,13 @@ export interface ServerOptions extends WebSocketPolicyOptions {
   accessLog?: AccessLogOptions;
   /** Serve Prometheus text metrics at this path (opt-in). */
   metricsPath?: string;
+  /**
+   * Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (a reverse proxy in front): IP addresses,
+   * CIDR ranges ("10.0.0.0/8", "fd00::/8") and "loopback" (127.0.0.0/8 and ::1). The client address in logs,
+   * `ws.remoteAddress`, upgrade hooks and the bridges' REMOTE_ADDR then comes from the header. Default: none
+   * (the peer is the client and the headers are not read).
+   */
+  trustProxy?: readonly string[];
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;

@@ -3,6 +3,7 @@
 // the answers to requests node's parser refuses (400, 408, 431).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { rememberRequestClient, resolveRequestClient, type PeerSocket, type TrustedProxies } from '../http/client-address.js';
 import type { Params, Router } from '../http/router.js';
 import type { StaticFiles } from '../http/static-files.js';
 import { contentType as metricsContentType, type Metrics } from './metrics.js';
@@ -17,6 +18,8 @@ export interface RequestContext {
   readonly metrics: Metrics | undefined;
   readonly metricsPath: string | undefined;
   readonly observer: ServerObserver | undefined;
+  /** Whose X-Forwarded-For names the client; empty: the peer is the client. */
+  readonly trustedProxies: TrustedProxies;
   /** Brings the metrics up to date just before they are rendered. */
   readonly collectMetrics: () => void;
 }
@@ -34,7 +37,11 @@ function sendText(res: ServerResponse, status: number, text: string, headers: Re
 }
 
 export function handleRequest(context: RequestContext, req: IncomingMessage, res: ServerResponse): void {
-  if (context.observer?.httpRequest !== undefined) logWhenDone(context.observer, req, res);
+  // Resolved once, before any handler runs, so the log, handlers and bridges (requestClient) agree. Without
+  // trustProxy nothing is resolved here: the peer is the client, read from the socket when needed.
+  const clientAddress = context.trustedProxies.isEmpty ? undefined
+    : rememberRequestClient(req, resolveRequestClient(req.socket as PeerSocket, req.headers, context.trustedProxies)).address;
+  if (context.observer?.httpRequest !== undefined) logWhenDone(context.observer, req, res, clientAddress);
   const path = pathOf(req.url);
   if (path === undefined) {
     sendText(res, 400, 'request target must be a path\n');
@@ -82,8 +89,11 @@ function runHandler(handler: HttpHandler, req: IncomingMessage, res: ServerRespo
   }
 }
 
-/** One access-log record per request, when the response finishes or the connection drops. */
-function logWhenDone(observer: ServerObserver, req: IncomingMessage, res: ServerResponse): void {
+/**
+ * One access-log record per request, when the response finishes or the connection drops. `clientAddress` is
+ * what trustProxy resolved; undefined: the peer's address.
+ */
+function logWhenDone(observer: ServerObserver, req: IncomingMessage, res: ServerResponse, clientAddress: string | undefined): void {
   const startedAt = performance.now();
   const socket = req.socket;
   const bytesBefore = socket.bytesWritten;
@@ -94,7 +104,7 @@ function logWhenDone(observer: ServerObserver, req: IncomingMessage, res: Server
     observer.httpRequest?.({
       method: req.method ?? '-', url: req.url ?? '-', httpVersion: req.httpVersion, status: res.statusCode,
       bytesSent: Math.max(0, socket.bytesWritten - bytesBefore), durationMs: performance.now() - startedAt,
-      remoteAddress: socket.remoteAddress ?? '', userAgent: headerText(req.headers['user-agent']), referer: headerText(req.headers['referer']),
+      remoteAddress: clientAddress ?? socket.remoteAddress ?? '', userAgent: headerText(req.headers['user-agent']), referer: headerText(req.headers['referer']),
     });
   };
   res.once('finish', log);
@@ -124,6 +134,7 @@ export function handleClientError(observer: ServerObserver | undefined, error: N
   observer?.httpRequest?.({
     // The request never parsed, so the "URL" names what was wrong with it.
     method: '-', url: `<${error.code ?? 'unparsable request'}>`, httpVersion: '-', status, bytesSent: 0, durationMs: 0,
+    // No header was parsed, so there is no X-Forwarded-For to believe even from a trusted proxy: the peer.
     remoteAddress: socket.remoteAddress ?? '', userAgent: '', referer: '',
   });
 }

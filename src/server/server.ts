@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCode } from '../protocol/constants.js';
 import type { HandshakeResponse } from '../protocol/handshake.js';
 import type { DeflateAgreement } from '../protocol/deflate-negotiation.js';
+import { TrustedProxies, rememberRequestClient, resolveRequestClient, type PeerSocket, type RequestClient } from '../http/client-address.js';
 import { Router } from '../http/router.js';
 import { StaticFiles } from '../http/static-files.js';
 import { TopicBroker } from '../pubsub/broker.js';
@@ -46,6 +47,7 @@ export class Switchyard {
   readonly #sweep: TimerSweep;
   readonly #observer: ServerObserver | undefined;
   readonly #requestContext: RequestContext;
+  readonly #trustedProxies: TrustedProxies;
   /** Sockets whose upgrade we refused, kept until the peer has read the answer and gone. */
   readonly #refusedSockets = new Set<Socket>();
   /** Upgrades admitted and waiting for their hook: they count against the limits. */
@@ -58,6 +60,7 @@ export class Switchyard {
     const handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 1);
     this.#shutdownTimeoutMs = checkInteger('shutdownTimeoutMs', options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS, 0);
     this.#maxConnections = checkInteger('maxConnections', options.maxConnections ?? 0, 0);
+    this.#trustedProxies = new TrustedProxies(options.trustProxy ?? []);
     this.#sweep = new TimerSweep(sweepResolutionFor([this.#policy.pingIntervalMs, this.#policy.idleTimeoutMs, this.#policy.maxLifetimeMs, this.#policy.closeTimeoutMs]));
     if (options.metricsPath !== undefined && !options.metricsPath.startsWith('/')) {
       throw new TypeError(`metricsPath must start with "/" (got ${JSON.stringify(options.metricsPath)})`);
@@ -71,7 +74,7 @@ export class Switchyard {
     const staticFiles = options.root === undefined ? undefined : new StaticFiles({ root: options.root, ...options.static });
     this.#requestContext = {
       httpRoutes: this.#httpRoutes, webSocketRoutes: this.#webSocketRoutes, staticFiles,
-      metrics: this.metrics, metricsPath: options.metricsPath, observer: this.#observer,
+      metrics: this.metrics, metricsPath: options.metricsPath, observer: this.#observer, trustedProxies: this.#trustedProxies,
       collectMetrics: () => this.#reportLiveTraffic(),
     };
     const serverOptions = {
@@ -209,25 +212,29 @@ export class Switchyard {
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     // Until a WebSocket owns the socket, an error on it (a reset mid-handshake) must not become uncaught.
     socket.on('error', ignoreError);
+    // Only with trustProxy is there anything to resolve (and remember, for bridges that take the request through
+    // requestClient()); without it the peer is the client, read lazily, so an idle connection holds nothing more.
+    const client = this.#trustedProxies.isEmpty ? undefined
+      : rememberRequestClient(req, resolveRequestClient(socket as PeerSocket, req.headers, this.#trustedProxies));
     const path = pathOf(req.url);
     const lookup = path === undefined ? undefined : this.#webSocketRoutes.match('GET', path);
     if (this.#closing !== undefined) {
-      this.#refuse(req, socket, '', { status: 503, reason: 'shutting-down', detail: 'server shutting down' });
+      this.#refuse(req, client, socket, '', { status: 503, reason: 'shutting-down', detail: 'server shutting down' });
       return;
     }
     if (path === undefined || lookup?.kind !== 'found') {
-      this.#refuse(req, socket, '', { status: 404, reason: 'no-route', detail: 'no WebSocket route at this path' });
+      this.#refuse(req, client, socket, '', { status: 404, reason: 'no-route', detail: 'no WebSocket route at this path' });
       return;
     }
     const { value: route, params } = lookup.match;
     const checked = checkUpgrade(req, route, this.#connections.size + this.#pendingUpgrades, this.#maxConnections);
     if ('refusal' in checked) {
-      this.#refuse(req, socket, route.pattern, checked.refusal);
+      this.#refuse(req, client, socket, route.pattern, checked.refusal);
       return;
     }
     if (route.upgrade === undefined) {
       // The common case stays synchronous: no promise, no extra tick.
-      this.#open(req, socket, head, route, params, checked.protocol, undefined, checked.response, checked.deflate);
+      this.#open(req, client, socket, head, route, params, checked.protocol, undefined, checked.response, checked.deflate);
       return;
     }
     route.openCount++;
@@ -247,7 +254,7 @@ export class Switchyard {
     socket.on('data', onEarlyData);
     socket.once('end', onLeft);
     socket.once('close', onLeft);
-    void decideUpgrade(req, route, path, params, checked.protocol, checked.response, checked.deflate).then((admission) => {
+    void decideUpgrade(req, client, route, path, params, checked.protocol, checked.response, checked.deflate).then((admission) => {
       route.openCount--;
       this.#pendingUpgrades--;
       socket.off('data', onEarlyData);
@@ -258,19 +265,19 @@ export class Switchyard {
         return;
       }
       if (early.length > 0) head = Buffer.concat([head, ...early]);
-      if (!admission.accepted) this.#refuse(req, socket, route.pattern, admission.refusal);
-      else if (this.#closing !== undefined) this.#refuse(req, socket, route.pattern, { status: 503, reason: 'shutting-down', detail: 'server shutting down' });
-      else this.#open(req, socket, head, route, params, admission.protocol, admission.data, admission.response, admission.deflate);
+      if (!admission.accepted) this.#refuse(req, client, socket, route.pattern, admission.refusal);
+      else if (this.#closing !== undefined) this.#refuse(req, client, socket, route.pattern, { status: 503, reason: 'shutting-down', detail: 'server shutting down' });
+      else this.#open(req, client, socket, head, route, params, admission.protocol, admission.data, admission.response, admission.deflate);
     });
   }
 
-  #open(req: IncomingMessage, socket: Socket, head: Buffer, route: ResolvedRoute, params: Readonly<Record<string, string>>,
+  #open(req: IncomingMessage, client: RequestClient | undefined, socket: Socket, head: Buffer, route: ResolvedRoute, params: Readonly<Record<string, string>>,
     protocol: string, data: unknown, response: HandshakeResponse, deflate: DeflateAgreement | undefined): void {
     socket.write(renderAccept(response));
     socket.off('error', ignoreError);
     const ws = new WebSocket<any>({
       socket, role: 'server', policy: route.policy, handlers: route.handlers, sweep: this.#sweep, protocol,
-      url: req.url ?? '/', data, broker: this.#broker, request: { params, headers: req.headers },
+      url: req.url ?? '/', data, broker: this.#broker, request: { params, headers: req.headers, ...(client !== undefined && { client }) },
       id: this.#nextConnectionId++, owner: this.#owner, ...(deflate !== undefined && { deflate }),
     });
     route.openCount++;
@@ -312,9 +319,9 @@ export class Switchyard {
     }
   }
 
-  #refuse(req: IncomingMessage, socket: Socket, route: string, refusal: Refusal): void {
+  #refuse(req: IncomingMessage, client: RequestClient | undefined, socket: Socket, route: string, refusal: Refusal): void {
     this.#observer?.handshakeRejected?.({
-      route, url: req.url ?? '', remoteAddress: socket.remoteAddress ?? '', status: refusal.status, reason: refusal.reason, detail: refusal.detail,
+      route, url: req.url ?? '', remoteAddress: client?.address ?? socket.remoteAddress ?? '', status: refusal.status, reason: refusal.reason, detail: refusal.detail,
     });
     refuseSocket(socket, refusal, this.#policy.closeTimeoutMs, this.#refusedSockets);
   }

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { acceptServerHandshake, offeredProtocols, rejection, renderResponse, type HandshakeResponse } from '../protocol/handshake.js';
 import { isToken } from '../protocol/header-tokens.js';
 import { negotiateDeflateAsServer, type DeflateAgreement } from '../protocol/deflate-negotiation.js';
+import { resolveRequestClient, type PeerSocket, type RequestClient } from '../http/client-address.js';
 import type { Params } from '../http/router.js';
 import type { WebSocketHandlers, WebSocketPolicy } from '../transport/websocket.js';
 import type { HandshakeRejectReason } from './observer.js';
@@ -18,7 +19,10 @@ export interface UpgradeRequest {
   readonly params: Params;
   readonly query: URLSearchParams;
   readonly headers: IncomingMessage['headers'];
+  /** The client's address: the peer's, or with trustProxy the one a trusted proxy named in X-Forwarded-For. */
   readonly remoteAddress: string;
+  /** The TCP peer's address (the proxy's, behind one); equal to remoteAddress unless it was forwarded. */
+  readonly peerAddress: string;
   /** The subprotocols the client offered, in its order. */
   readonly protocols: readonly string[];
   /** The raw request, for anything else (cookies are in headers.cookie). */
@@ -118,14 +122,16 @@ export function checkUpgrade(req: IncomingMessage, route: ResolvedRoute, serverO
 }
 
 /** Runs the route's hook and turns its decision into an admission (the 101 text, with the protocol chosen). */
-export async function decideUpgrade(req: IncomingMessage, route: ResolvedRoute, path: string, params: Params, protocol: string, response: HandshakeResponse, deflate: DeflateAgreement | undefined): Promise<Admission> {
+export async function decideUpgrade(req: IncomingMessage, resolved: RequestClient | undefined, route: ResolvedRoute, path: string, params: Params, protocol: string, response: HandshakeResponse, deflate: DeflateAgreement | undefined): Promise<Admission> {
   if (route.upgrade === undefined) return { accepted: true, protocol, data: undefined, response, deflate };
+  // Without trustProxy the server resolved nothing: the peer is the client.
+  const client = resolved ?? resolveRequestClient(req.socket as PeerSocket, req.headers);
   const offered = offeredProtocols(req.headers) ?? [];
   const queryAt = (req.url ?? '').indexOf('?');
   const request: UpgradeRequest = {
     url: req.url ?? '/', path, params,
     query: new URLSearchParams(queryAt === -1 ? '' : (req.url ?? '').slice(queryAt + 1)),
-    headers: req.headers, remoteAddress: req.socket.remoteAddress ?? '', protocols: offered, request: req,
+    headers: req.headers, remoteAddress: client.address, peerAddress: client.peerAddress, protocols: offered, request: req,
   };
   let decision: UpgradeDecision<unknown>;
   try {

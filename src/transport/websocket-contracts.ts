@@ -1,6 +1,7 @@
 // What a WebSocket agrees with the code around it: the application's handlers, what the server knows of the
 // upgrade request, how the connection is built, and the owner's bookkeeping hooks.
 import type { Socket } from 'node:net';
+import type { RequestClient } from '../http/client-address.js';
 import type { Role } from '../protocol/constants.js';
 import type { DeflateAgreement } from '../protocol/deflate-negotiation.js';
 import type { TopicBroker } from '../pubsub/broker.js';
@@ -37,6 +38,8 @@ export interface UpgradeRequestInfo {
   params: Readonly<Record<string, string>>;
   /** The request's headers, lower-case names as node parses them. */
   headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Who sent the upgrade, as the server resolved it (with trustProxy, possibly a client behind a proxy). */
+  client?: RequestClient;
 }
 
 

@@ -13,6 +13,7 @@ import type { TopicBroker } from '../pubsub/broker.js';
 import type { PublishedMessage } from '../pubsub/published-message.js';
 import { PerMessageDeflate } from '../codec/permessage-deflate.js';
 import type { DeflateAgreement } from '../protocol/deflate-negotiation.js';
+import type { RequestClient } from '../http/client-address.js';
 import { isUtf8 } from '../protocol/utf8.js';
 import { ProtocolError as ProtocolErrorClass } from '../errors.js';
 import { DeflatePipeline, type PipelineHost } from './deflate-pipeline.js';
@@ -64,6 +65,8 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
   /** Topics this connection is subscribed to; allocated on the first subscribe. */
   #topics: Set<string> | undefined;
   #remoteAddress: string | undefined;
+  #peerAddress: string | undefined;
+  readonly #requestClient: RequestClient | undefined;
   /** Bound once, used only while send() is reporting backpressure. */
   #drainCheckBound: (() => void) | undefined;
   /** keep-latest policy: the newest unsent message per topic, written when the socket drains. */
@@ -109,6 +112,7 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     this.id = init.id ?? 0;
     this.params = init.request?.params ?? NO_PARAMS;
     this.headers = init.request?.headers ?? NO_PARAMS;
+    this.#requestClient = init.request?.client;
     this.#connection = new Connection(init.role, this, {
       maxFrameBytes: policy.maxFrameBytes,
       maxMessageBytes: policy.maxMessageBytes,
@@ -158,13 +162,31 @@ export class WebSocket<Data = unknown> implements ProtocolEvents, Sweepable {
     (this as OwnedSocket)[kWebSocket].#onSocketClose();
   }
 
-  /** The peer's address; read from the socket on first use (and kept, so it outlives the connection). */
+  /**
+   * The client's address: the peer's, or, on a server with trustProxy whose peer is a trusted proxy, the client
+   * that proxy named in X-Forwarded-For (what logs, rate limits and REMOTE_ADDR want). Kept, so it outlives
+   * the connection.
+   */
   get remoteAddress(): string {
-    return (this.#remoteAddress ??= this.#socket.remoteAddress ?? '');
+    return (this.#remoteAddress ??= this.#requestClient?.address ?? this.peerAddress);
   }
 
+  /** The TCP peer's address (behind a reverse proxy, the proxy's); read on first use and kept. */
+  get peerAddress(): string {
+    return (this.#peerAddress ??= this.#requestClient?.peerAddress ?? this.#socket.remoteAddress ?? '');
+  }
+
+  /** The TCP peer's port (the proxy's, when remoteAddress was forwarded: see requestClient.port). */
   get remotePort(): number {
     return this.#socket.remotePort ?? 0;
+  }
+
+  /**
+   * Server side with trustProxy: who sent the upgrade request, as the server resolved it. Undefined without
+   * trustProxy (the peer is the client: remoteAddress, remotePort) and on a client's WebSocket.
+   */
+  get requestClient(): RequestClient | undefined {
+    return this.#requestClient;
   }
 
   /** Our side's address and port (for SERVER_PORT-style values); empty/0 once the socket is gone. */

@@ -46,6 +46,12 @@ describe('buildCgiEnvironment', () => {
     });
   });
 
+  it('leaves REMOTE_PORT out when the port is unknown (an address forwarded by a trusted proxy)', () => {
+    const env = buildCgiEnvironment(request({ remoteAddress: '203.0.113.7', remotePort: undefined }), { parentEnv: {} });
+    assert.equal(env['REMOTE_ADDR'], '203.0.113.7');
+    assert.equal('REMOTE_PORT' in env, false);
+  });
+
   it('reports the package version in SERVER_SOFTWARE', () => {
     assert.equal(SWITCHYARD_VERSION, packageVersion());
   });

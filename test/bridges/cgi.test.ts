@@ -8,6 +8,7 @@ import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { cgiHandler } from '../../src/bridges/cgi.js';
+import { createServer } from '../../src/server/server.js';
 import { childPids, hasPython, header, makeCgiBin, parseResponse, rawExchange, request, startCgiServer, waitFor } from './cgi-fixtures/harness.js';
 import * as scripts from './cgi-fixtures/scripts.js';
 
@@ -121,6 +122,41 @@ describe('cgiHandler: what the script sees (RFC 3875 §4)', () => {
     const atLimit = await request(server.port, 'POST', '/cgi-bin/form.cgi', { body: 'a'.repeat(1000) });
     assert.equal(atLimit.status, 200, 'exactly maxBodyBytes is allowed');
     assert.deepEqual(server.logs, []);
+  });
+});
+
+describe('cgiHandler behind a reverse proxy (the server\'s trustProxy)', () => {
+  /** Prints what a script knows of its client. */
+  const clientDump = `#!/bin/sh
+printf 'Content-Type: text/plain\\n\\n'
+printf 'REMOTE_ADDR=%s\\nREMOTE_HOST=%s\\nREMOTE_PORT=%s\\nHTTPS=%s\\n' "$REMOTE_ADDR" "$REMOTE_HOST" "\${REMOTE_PORT-<unset>}" "\${HTTPS-<unset>}"
+`;
+
+  async function ask(t: Parameters<typeof makeCgiBin>[0], trustProxy: string[], headers: Record<string, string>): Promise<Map<string, string>> {
+    const directory = await makeCgiBin(t, { 'client.cgi': clientDump });
+    const app = createServer({ trustProxy, shutdownTimeoutMs: 500 }).all('/cgi-bin/*', cgiHandler({ directory }));
+    const { port } = await app.listen({ port: 0, host: '127.0.0.1' });
+    t.after(() => app.close());
+    const response = await request(port, 'GET', '/cgi-bin/client.cgi', { headers });
+    assert.equal(response.status, 200, response.body.toString());
+    return dumpOf(response.body).vars;
+  }
+
+  it('from a trusted proxy: REMOTE_ADDR is the forwarded client, REMOTE_PORT is left out, HTTPS=on from X-Forwarded-Proto', async (t) => {
+    const vars = await ask(t, ['loopback'], { 'X-Forwarded-For': '198.51.100.4, 203.0.113.7', 'X-Forwarded-Proto': 'https' });
+    assert.equal(vars.get('REMOTE_ADDR'), '203.0.113.7');
+    assert.equal(vars.get('REMOTE_HOST'), '203.0.113.7');
+    assert.equal(vars.get('REMOTE_PORT'), '<unset>', 'the proxy\'s port says nothing about the client');
+    assert.equal(vars.get('HTTPS'), 'on');
+  });
+
+  it('from an untrusted peer: the peer and its port, whatever the headers claim (as without trustProxy)', async (t) => {
+    for (const trustProxy of [[], ['10.0.0.0/8']]) {
+      const vars = await ask(t, trustProxy, { 'X-Forwarded-For': '203.0.113.7', 'X-Forwarded-Proto': 'https' });
+      assert.equal(vars.get('REMOTE_ADDR'), '127.0.0.1', JSON.stringify(trustProxy));
+      assert.match(vars.get('REMOTE_PORT') ?? '', /^\d+$/, JSON.stringify(trustProxy));
+      assert.equal(vars.get('HTTPS'), '<unset>', JSON.stringify(trustProxy));
+    }
   });
 });
 

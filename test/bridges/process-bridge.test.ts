@@ -277,6 +277,28 @@ describe('processBridge: environment', () => {
     assert.equal(vars.get('PATH'), '/opt/bin:/usr/bin:/bin');
   });
 
+  it('behind a proxy in the server\'s trustProxy: REMOTE_ADDR is the forwarded client, no REMOTE_PORT, HTTPS from X-Forwarded-Proto', async (t) => {
+    const trusted = await serve(t, '/env', processBridge({ command: ['env'] }), { trustProxy: ['loopback'] });
+    const vars = await programEnvironment(await openClient(trusted.url('/env'), { headers: { 'X-Forwarded-For': '203.0.113.7', 'X-Forwarded-Proto': 'https' } }));
+    assert.equal(vars.get('REMOTE_ADDR'), '203.0.113.7');
+    assert.equal(vars.has('REMOTE_PORT'), false, `REMOTE_PORT=${vars.get('REMOTE_PORT')}: the proxy's port, not the client's`);
+    assert.equal(vars.get('HTTPS'), 'on');
+    // The proxy's word beats the route's secure option: the client used plain http.
+    const secureRoute = await serve(t, '/env', processBridge({ command: ['env'], secure: true }), { trustProxy: ['loopback'] });
+    const plain = await programEnvironment(await openClient(secureRoute.url('/env'), { headers: { 'X-Forwarded-Proto': 'http' } }));
+    assert.equal(plain.has('HTTPS'), false);
+    assert.equal(plain.get('REMOTE_ADDR'), '127.0.0.1', 'no X-Forwarded-For: the peer');
+    assert.match(plain.get('REMOTE_PORT') ?? '', /^\d+$/);
+  });
+
+  it('from a peer not in trustProxy: the headers change nothing', async (t) => {
+    const { url } = await serve(t, '/env', processBridge({ command: ['env'] }), { trustProxy: ['10.0.0.0/8'] });
+    const vars = await programEnvironment(await openClient(url('/env'), { headers: { 'X-Forwarded-For': '203.0.113.7', 'X-Forwarded-Proto': 'https' } }));
+    assert.equal(vars.get('REMOTE_ADDR'), '127.0.0.1');
+    assert.match(vars.get('REMOTE_PORT') ?? '', /^\d+$/);
+    assert.equal(vars.has('HTTPS'), false);
+  });
+
   it('a route parameter with NUL or newlines cannot break the spawn or the environment', async (t) => {
     const { url } = await serve(t, '/p/:name', processBridge({ command: ['/bin/sh', '-c', 'printf "%s\\n" "$ROUTE_NAME"'] }));
     const client = await openClient(url('/p/a%00b%0Ac'));

@@ -215,6 +215,26 @@ describe('proxyHttpHandler: the request the backend sees', () => {
     assert.equal(seen.headers.forwarded, `for=203.0.113.9;proto=https, for=${HOST};host=inner.example;proto=http`);
   });
 
+  it('behind a trusted peer (the server\'s trustProxy) appends the peer to the incoming X-Forwarded-For chain and keeps its proto', async (t) => {
+    const defer = cleanupStack(t);
+    const backend = await startBackend(defer);
+    const proxy = await startProxy(defer, { target: `http://${HOST}:${backend.port}/` }, { trustProxy: ['loopback'] });
+    await ask(proxy.port, { path: '/legacy/', headers: { 'X-Forwarded-For': '198.51.100.4, 203.0.113.9', 'X-Forwarded-Proto': 'https' } });
+    const seen = backend.seen[0]!;
+    assert.equal(seen.headers['x-forwarded-for'], `198.51.100.4, 203.0.113.9, ${HOST}`);
+    assert.equal(seen.headers['x-forwarded-proto'], 'https');
+  });
+
+  it('from a peer not in trustProxy replaces a client-supplied X-Forwarded-For chain with the peer alone', async (t) => {
+    const defer = cleanupStack(t);
+    const backend = await startBackend(defer);
+    const proxy = await startProxy(defer, { target: `http://${HOST}:${backend.port}/` }, { trustProxy: ['10.0.0.0/8'] });
+    await ask(proxy.port, { path: '/legacy/', headers: { 'X-Forwarded-For': '198.51.100.4, 203.0.113.9', 'X-Forwarded-Proto': 'https' } });
+    const seen = backend.seen[0]!;
+    assert.equal(seen.headers['x-forwarded-for'], HOST);
+    assert.equal(seen.headers['x-forwarded-proto'], 'http');
+  });
+
   it('frames request bodies for the backend: chunked stays chunked, a bodyless POST says Content-Length: 0', async (t) => {
     const defer = cleanupStack(t);
     const backend = await startBackend(defer);

@@ -139,6 +139,25 @@ describe('request and response header fields', () => {
     assert.ok(lines(backendRequestHeaders(raw, headers, hop, passThrough)).includes('forwarded: for=203.0.113.9;proto=https'));
   });
 
+  it('from a peer in the server\'s trustProxy keeps the incoming chain and appends the peer; from any other peer replaces it with the peer', () => {
+    const s = settings('http://127.0.0.1:9000/base', '/legacy', { forwarded: true });
+    const headers = { host: 'public.example:8443', 'x-forwarded-for': '198.51.100.4, 203.0.113.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'www.example', forwarded: 'for=203.0.113.9;proto=https' };
+    const raw = Object.entries(headers).flat();
+    const fromTrustedPeer = lines(backendRequestHeaders(raw, headers, { ...hop, remoteAddress: '127.0.0.1', peerTrusted: true }, s));
+    assert.deepEqual(fromTrustedPeer.slice(1), [
+      'X-Forwarded-For: 198.51.100.4, 203.0.113.9, 127.0.0.1', 'X-Forwarded-Proto: https', 'X-Forwarded-Host: www.example',
+      'Forwarded: for=203.0.113.9;proto=https, for=127.0.0.1;host="public.example:8443";proto=http', 'Via: 1.1 switchyard',
+    ]);
+    const fromUntrustedPeer = lines(backendRequestHeaders(raw, headers, { ...hop, remoteAddress: '127.0.0.1', peerTrusted: false }, s));
+    assert.deepEqual(fromUntrustedPeer.slice(1), [
+      'X-Forwarded-For: 127.0.0.1', 'X-Forwarded-Proto: http', 'X-Forwarded-Host: public.example:8443',
+      'Forwarded: for=127.0.0.1;host="public.example:8443";proto=http', 'Via: 1.1 switchyard',
+    ], 'a chain the client wrote never reaches the backend');
+    const handshake = backendHandshakeHeaders(headers, { ...hop, remoteAddress: '127.0.0.1', peerTrusted: true }, s);
+    assert.equal(handshake['x-forwarded-for'], '198.51.100.4, 203.0.113.9, 127.0.0.1');
+    assert.equal(backendHandshakeHeaders(headers, { ...hop, remoteAddress: '127.0.0.1', peerTrusted: false }, s)['x-forwarded-for'], '127.0.0.1');
+  });
+
   it('writes Forwarded per RFC 7239: a quoted, bracketed IPv6 address and "unknown" without one', () => {
     const s6 = settings('http://b/', '/', { forwarded: true });
     const v6 = backendRequestHeaders([], {}, { remoteAddress: '2001:db8::1', secure: true, host: undefined, httpVersion: '1.0' }, s6);

@@ -190,6 +190,16 @@ describe('proxyWebSocketRoute: opening', () => {
     assert.equal(plain.ws.protocol, '');
   });
 
+  it('behind a peer in the server\'s trustProxy keeps the X-Forwarded-For chain and appends the peer (not the client it names)', async (t) => {
+    const defer = cleanupStack(t);
+    const backend = await startWsBackend(defer);
+    const proxy = await startProxy(defer, { target: `http://${HOST}:${backend.port}/` }, { trustProxy: ['loopback'] });
+    await openClient(defer, `ws://${HOST}:${proxy.port}/legacy/x`, { headers: { 'X-Forwarded-For': '203.0.113.9', 'X-Forwarded-Proto': 'https' } });
+    const seen = (await next(backend.peers, 'the backend connection')).request.headers;
+    assert.equal(seen['x-forwarded-for'], `203.0.113.9, ${HOST}`);
+    assert.equal(seen['x-forwarded-proto'], 'https');
+  });
+
   it('does not pass the client\'s extension offer on: each hop negotiates its own', async (t) => {
     const defer = cleanupStack(t);
     const backend = await startWsBackend(defer);

@@ -90,7 +90,7 @@ describe('switchyard serve --config', () => {
     assert.deepEqual(printed, {
       host: '127.0.0.1', port: 0, root: path.join(dir, 'site', 'public'),
       static: { indexFile: 'index.html', cacheControl: 'no-cache', directoryListing: false, precompressed: true },
-      maxConnections: 0, handshakeTimeoutMs: 10000, shutdownTimeoutMs: 10000, accessLog: 'text',
+      maxConnections: 0, handshakeTimeoutMs: 10000, shutdownTimeoutMs: 10000, accessLog: 'text', trustProxy: [],
       websocket: { ...DEFAULT_POLICY, pingIntervalMs: 0 },
       routes: [
         { path: '/echo', kind: 'echo', protocols: ['chat.v1'], maxConnections: 0, maxMessageBytes: 64 },
@@ -179,6 +179,7 @@ describe('switchyard serve --config: errors exit 2 with one line naming the fiel
     assertUsageError(await runCli(t, ['serve', '--max-connections', '-1']), /--max-connections: must be an integer >= 0/);
     assertUsageError(await runCli(t, ['serve', '--metrics', 'metrics']), /--metrics: must start with "\/"/);
     assertUsageError(await runCli(t, ['serve', '--allowed-origin', 'localhost']), /--allowed-origin: must be an http\(s\) origin/);
+    assertUsageError(await runCli(t, ['serve', '--trust-proxy', 'loopback,example.com']), /^switchyard: --trust-proxy: "example\.com" is not an IP address/m);
   });
 });
 

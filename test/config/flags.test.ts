@@ -102,6 +102,19 @@ describe('parseServeArgs: flags onto config keys', () => {
     assert.deepEqual(routeDefaults, { protocols: ['chat.v2', 'chat.v1'], allowedOrigins: ['https://a.example', '*'] });
   });
 
+  it('reads --trust-proxy as a comma-separated list, adding up when repeated', () => {
+    const { layer, sources } = parseServeArgs(['--trust-proxy', 'loopback, 10.0.0.0/8', '--echo', '/e', '--trust-proxy', 'fd00::/8'], CWD).flags;
+    assert.deepEqual(layer.trustProxy, ['loopback', '10.0.0.0/8', 'fd00::/8']);
+    assert.equal(sources['trustProxy'], '--trust-proxy');
+    assert.equal(parseServeArgs(['--echo', '/e'], CWD).flags.layer.trustProxy, undefined, 'absent: the file\'s value or the default stands');
+  });
+
+  it('refuses a --trust-proxy entry that is not an address, a range or "loopback", naming the entry', () => {
+    assertRejected(['--trust-proxy', 'loopback,10.0.0.0/33'], '--trust-proxy: "10.0.0.0/33": the prefix length after "/" must be from 0 to 32');
+    assertRejected(['--trust-proxy', 'nginx.local'], '--trust-proxy: "nginx.local" is not an IP address, a CIDR range (10.0.0.0/8, fd00::/8) or "loopback"');
+    assertRejected(['--trust-proxy', 'loopback,'], '--trust-proxy: an empty entry is not an IP address, a CIDR range (10.0.0.0/8, fd00::/8) or "loopback" (a stray comma?)');
+  });
+
   it('reads --config (resolved against the working directory), --print-config and --help / -h', () => {
     const invocation = parseServeArgs(['--config', 'conf/switchyard.json', '--print-config'], CWD);
     assert.equal(invocation.configFile, path.join(CWD, 'conf', 'switchyard.json'));
@@ -191,7 +204,7 @@ describe('serveFlagDefinitions', () => {
     for (const name of ['port', 'host', 'config', 'echo', 'broadcast', 'max-message-bytes', 'max-frame-bytes', 'ping-interval-ms', 'idle-timeout-ms',
       'handshake-timeout-ms', 'close-timeout-ms', 'max-connections', 'max-lifetime-ms', 'message-piece-bytes', 'max-backpressure-bytes',
       'slow-consumer', 'allow-invalid-utf8', 'protocol', 'allowed-origin', 'access-log', 'metrics', 'tls-cert', 'tls-key',
-      'shutdown-timeout-ms', 'print-config', 'help']) {
+      'shutdown-timeout-ms', 'trust-proxy', 'print-config', 'help']) {
       assert.ok(names.includes(name), `--${name} is missing`);
     }
   });

@@ -23,7 +23,7 @@ describe('defaults', () => {
       host: '127.0.0.1', port: 8080,
       static: { indexFile: 'index.html', cacheControl: 'no-cache', directoryListing: false, precompressed: true },
       maxConnections: 0, handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS, shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
-      accessLog: 'text', websocket: { ...DEFAULT_POLICY }, routes: [],
+      accessLog: 'text', trustProxy: [], websocket: { ...DEFAULT_POLICY }, routes: [],
     });
     assert.equal(DEFAULT_HANDSHAKE_TIMEOUT_MS, 10_000);
     assert.equal(DEFAULT_SHUTDOWN_TIMEOUT_MS, 10_000);
@@ -138,7 +138,7 @@ describe('formatConfig (--print-config)', () => {
     assert.ok(printed.endsWith('}\n') && !printed.endsWith('\n\n'));
     assert.equal(printed, `${JSON.stringify(JSON.parse(printed), null, 2)}\n`);
     const parsed = JSON.parse(printed) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(parsed), ['host', 'port', 'root', 'static', 'maxConnections', 'handshakeTimeoutMs', 'shutdownTimeoutMs', 'tls', 'accessLog', 'metricsPath', 'websocket', 'routes']);
+    assert.deepEqual(Object.keys(parsed), ['host', 'port', 'root', 'static', 'maxConnections', 'handshakeTimeoutMs', 'shutdownTimeoutMs', 'tls', 'accessLog', 'metricsPath', 'trustProxy', 'websocket', 'routes']);
     assert.deepEqual(Object.keys(parsed['websocket'] as object), Object.keys(DEFAULT_POLICY));
   });
 
@@ -148,7 +148,7 @@ describe('formatConfig (--print-config)', () => {
       static: { indexFile: 'index.html', cacheControl: 'no-cache', directoryListing: false, precompressed: true },
       maxConnections: 0, handshakeTimeoutMs: 10000, shutdownTimeoutMs: 10000,
       tls: { certFile: path.join(FILE_DIR, 'cert.pem'), keyFile: path.join(FILE_DIR, 'key.pem') },
-      accessLog: 'text', metricsPath: '/metrics',
+      accessLog: 'text', metricsPath: '/metrics', trustProxy: [],
       websocket: { ...DEFAULT_POLICY, pingIntervalMs: 0 },
       routes: [
         { path: '/echo', kind: 'echo', protocols: ['echo.v1'], allowedOrigins: ['https://example.com'], maxConnections: 0, maxMessageBytes: 1024 },

@@ -79,6 +79,20 @@ describe('validateConfig: accepted files', () => {
   });
 });
 
+describe('validateConfig: trustProxy', () => {
+  it('accepts addresses, CIDR ranges and "loopback"', () => {
+    assert.deepEqual(validateConfig({ trustProxy: ['loopback', '10.0.0.0/8', 'fd00::/8', '192.0.2.10', '::1'] }, BASE).trustProxy,
+      ['loopback', '10.0.0.0/8', 'fd00::/8', '192.0.2.10', '::1']);
+    assert.deepEqual(validateConfig({ trustProxy: [] }, BASE).trustProxy, []);
+  });
+
+  it('refuses a bad entry, naming its index and the entry', () => {
+    assertRejected({ trustProxy: ['loopback', 'proxy.lan'] }, 'trustProxy[1]: "proxy.lan" is not an IP address, a CIDR range (10.0.0.0/8, fd00::/8) or "loopback"');
+    assertRejected({ trustProxy: ['fd00::/200'] }, 'trustProxy[0]: "fd00::/200": the prefix length after "/" must be from 0 to 128');
+    assertRejected({ trustProxy: 'loopback' }, 'trustProxy: must be an array of strings (got "loopback")');
+  });
+});
+
 describe('validateConfig: every rule names its field', () => {
   it('refuses a file whose top level is not an object', () => {
     assertRejected([], '(top level): must be an object (got [])');
