@@ -219,21 +219,9 @@ export function parseServeArgs(args: readonly string[], cwd: string): ServeInvoc
         if (target.key === 'printConfig') printConfig = true;
         else configFile = checkLeaf({ type: 'string', format: 'path' }, value, name, context) as string;
         break;
-      case 'config': {
-        const type = target.leaf.value;
-        if (type.type === 'list' && definition.spec.commaList === true && value !== true) {
-          // `--trust-proxy a,b` and `--trust-proxy a --trust-proxy b` build the same list; each item is checked
-          // on its own, so the message names the one at fault.
-          const earlier = sources[target.path.join('.')] === undefined ? [] : getPath(layer, target.path) as string[];
-          const items = value.split(',').map((item) => checkListItem(type.of, item, name, context));
-          setPath(layer, target.path, [...earlier, ...items]);
-        } else {
-          // Repeated (non-repeatable) flags: the last one wins, as with most command lines.
-          setPath(layer, target.path, checkLeaf(type, flagValue(type, value), name, context));
-        }
-        sources[target.path.join('.')] = name;
+      case 'config':
+        applyConfigFlag(layer, sources, definition, target, name, value, context);
         break;
-      }
       case 'route-default': {
         const type = target.leaf.value;
         if (type.type !== 'list' || value === true) throw new TypeError(`--${definition.spec.name} is not a list flag`);
@@ -281,6 +269,25 @@ export function parseServeArgs(args: readonly string[], cwd: string): ServeInvoc
   };
 }
 
+/** Sets what a flag that maps onto a config field says, in the flag layer; `sources` records which flag set it. */
+function applyConfigFlag(
+  layer: Record<string, unknown>, sources: Record<string, string>, definition: FlagDefinition,
+  target: Extract<FlagDefinition['target'], { to: 'config' }>, name: string, value: string | true, context: { baseDir: string },
+): void {
+  const type = target.leaf.value;
+  if (type.type === 'list' && definition.spec.commaList === true && value !== true) {
+    // `--trust-proxy a,b` and `--trust-proxy a --trust-proxy b` build the same list; each item is checked
+    // on its own, so the message names the one at fault.
+    const earlier = sources[target.path.join('.')] === undefined ? [] : getPath(layer, target.path) as string[];
+    const items = value.split(',').map((item) => checkListItem(type.of, item, name, context));
+    setPath(layer, target.path, [...earlier, ...items]);
+  } else {
+    // Repeated (non-repeatable) flags: the last one wins, as with most command lines.
+    setPath(layer, target.path, checkLeaf(type, flagValue(type, value), name, context));
+  }
+  sources[target.path.join('.')] = name;
+}
+
 // ---- exec ----
 
 export interface ExecInvocation {
@@ -289,7 +296,7 @@ export interface ExecInvocation {
   readonly flags: FlagLayer;
 }
 
-/** `switchyard exec`'s own flags: --port, --host, --framing, --line-buffered, --shared, --path, --help. */
+/** `switchyard exec`'s own flags: --port, --host, --trust-proxy, --framing, --line-buffered, --shared, --path, --help. */
 export function execFlagDefinitions(): FlagDefinition[] {
   const serve = serveFlagDefinitions();
   const byName = (name: string): FlagDefinition => serve.find((definition) => definition.spec.name === name)!;
@@ -299,14 +306,14 @@ export function execFlagDefinitions(): FlagDefinition[] {
     return { ...definition, spec: { ...spec, name: as } };
   };
   return [
-    byName('port'), byName('host'), renamed('exec-framing', 'framing'), renamed('exec-line-buffered', 'line-buffered'), renamed('exec-shared', 'shared'),
+    byName('port'), byName('host'), byName('trust-proxy'), renamed('exec-framing', 'framing'), renamed('exec-line-buffered', 'line-buffered'), renamed('exec-shared', 'shared'),
     { spec: { name: 'path', arg: 'PATTERN' }, doc: 'serve the program at this route pattern only (default: every path, /*)', target: { to: 'meta', key: 'config' } },
     byName('help'),
   ];
 }
 
 /**
- * Reads `exec`'s arguments: `[--port N] [--host H] [--framing F] [--line-buffered] [--shared] [--path P] [--] PROGRAM ARGS...`.
+ * Reads `exec`'s arguments: `[--port N] [--host H] [--trust-proxy LIST] [--framing F] [--line-buffered] [--shared] [--path P] [--] PROGRAM ARGS...`.
  * Flags end at PROGRAM (or `--`): what follows is the program's own command line, given to it unchanged.
  */
 export function parseExecArgs(args: readonly string[], cwd: string): ExecInvocation {
@@ -321,8 +328,7 @@ export function parseExecArgs(args: readonly string[], cwd: string): ExecInvocat
   for (const { flag: definition, written: name, value } of flags) {
     const target = definition.target;
     if (target.to === 'config') {
-      setPath(layer, target.path, checkLeaf(target.leaf.value, flagValue(target.leaf.value, value), name, context));
-      sources[target.path.join('.')] = name;
+      applyConfigFlag(layer, sources, definition, target, name, value, context);
     } else if (target.to === 'kind-default') {
       route[target.key] = checkLeaf(target.leaf.value, flagValue(target.leaf.value, value), name, context);
     } else if (definition.spec.name === 'path') {

@@ -294,6 +294,13 @@ describe('parseExecArgs', () => {
     assert.equal(parseExecArgs(['--help'], CWD).help, true);
   });
 
+  it('takes --trust-proxy like serve does (behind nginx, as websocketd users deploy it), comma list and repeats adding up', () => {
+    const { layer, sources } = parseExecArgs(['--trust-proxy', 'loopback,10.0.0.5', '--trust-proxy', 'fd00::/8', 'cat'], CWD).flags;
+    assert.deepEqual(layer, { trustProxy: ['loopback', '10.0.0.5', 'fd00::/8'] });
+    assert.equal(sources['trustProxy'], '--trust-proxy');
+    assert.throws(() => parseExecArgs(['--trust-proxy', 'nginx.local', 'cat'], CWD), { message: /^--trust-proxy: "nginx.local" is not an IP address/ });
+  });
+
   it('refuses no program and bad flags, naming them', () => {
     assert.throws(() => parseExecArgs(['--port', '1'], CWD), { message: 'exec: needs a program to run: switchyard exec [options] -- PROGRAM [ARGS...]' });
     assert.throws(() => parseExecArgs(['--framing', 'x', 'cat'], CWD), { message: '--framing: must be one of line, binary, length-prefixed, json (got "x")' });
