@@ -154,9 +154,8 @@ async function runSpawnLoop(spec: ScenarioSpec, round: number, tools: Tools, set
     '--max-count', String(MAX_CONNECTIONS_PER_RUN), '--warmup-ms', String(settings.warmupMs), '--duration-ms', String(settings.durationMs),
   ];
   try {
+    // Not counted afterwards: the loop itself waits until every `cat` it started is reaped before it reports.
     record.result = parseLoadOutput(await runToEnd('spawn-loop', process.execPath, args, settings.warmupMs + settings.durationMs + 90_000));
-    record.childrenLeft = 0;
-    record.reapMs = 0;
   } catch (error) {
     record.error = error instanceof Error ? error.message : String(error);
   }
@@ -226,7 +225,7 @@ function describeRun(spec: ScenarioSpec, record: RunRecord): string {
     `load CPU ${formatInteger(result.loadCpuPercent)}%` +
     (result.targetCpuPercent === undefined ? '' : `  target CPU ${formatInteger(result.targetCpuPercent)}%`) +
     (result.protocol === '' ? '' : `  subprotocol ${result.protocol}`) +
-    `  children left 0 (after ${formatInteger(record.reapMs ?? 0)} ms)` +
+    (record.childrenLeft === undefined ? '' : `  children left ${record.childrenLeft} (after ${formatInteger(record.reapMs ?? 0)} ms)`) +
     (result.hitCap ? '  (cap reached: window cut short)' : '')
   );
 }
