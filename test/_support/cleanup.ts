@@ -21,11 +21,35 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Polls `condition` every 5 ms; throws "timed out after N ms waiting for what" at the deadline. */
-export async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
+/**
+ * Polls `condition` every 5 ms; throws "timed out after N ms waiting for what" at the deadline (`what` may be a
+ * function, to describe the state as it is then).
+ */
+export async function waitFor(condition: () => boolean, ms: number, what: string | (() => string)): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await sleep(5);
+  }
+}
+
+/**
+ * Resolves with `value()` once it has not changed for `quietMs` (polled every 25 ms): a sender stuck on
+ * backpressure. Throws after `ms` if it never stops changing.
+ */
+export async function waitForSteady(value: () => number, quietMs: number, ms: number, what: string): Promise<number> {
+  const deadline = Date.now() + ms;
+  let last = value();
+  let since = Date.now();
+  for (;;) {
+    await sleep(25);
+    const now = value();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) {
+      return now;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what} to stop changing (at ${now})`);
   }
 }

@@ -4,7 +4,6 @@
 // reuse, HTTPS on both sides, and no sockets left open.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -14,6 +13,7 @@ import type { ServerOptions } from '../../src/server/options.js';
 import { proxyHttpHandler, type ProxyOptions } from '../../src/bridges/proxy.js';
 import { cleanupStack, sleep, withTimeout, waitFor } from '../_support/cleanup.js';
 import { needPeer } from '../_support/peers.js';
+import { freePort, openFdCount } from '../_support/resources.js';
 import { makeCertificate, OPENSSL_MISSING } from '../config/_certificates.js';
 
 const HOST = '127.0.0.1';
@@ -116,23 +116,6 @@ function rawExchange(port: number, request: string): Promise<string> {
     socket.on('error', reject);
     socket.write(request);
   }), TIMEOUT_MS, `raw exchange ${JSON.stringify(request.split('\r\n')[0])}`);
-}
-
-/** A port nothing listens on (bound once, then released). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer().listen(0, HOST);
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function openFdCount(): number | undefined {
-  try {
-    return readdirSync('/proc/self/fd').length;
-  } catch {
-    return undefined;
-  }
 }
 
 describe('proxyHttpHandler: the request the backend sees', () => {
@@ -362,7 +345,7 @@ describe('proxyHttpHandler: the response the client gets', () => {
 describe('proxyHttpHandler: failures', () => {
   it('answers 502 with a short body and a log line when the backend refuses connections', async (t) => {
     const defer = cleanupStack(t);
-    const port = await closedPort();
+    const port = await freePort();
     const proxy = await startProxy(defer, { target: `http://${HOST}:${port}/base` });
     const answer = await ask(proxy.port, { path: '/legacy/x?y=1' });
     assert.equal(answer.status, 502);
@@ -555,7 +538,7 @@ describe('proxyHttpHandler: TLS and resources', () => {
         describeRequest(req, res);
       });
       const proxy = await startProxy(defer, { target: `http://${HOST}:${backend.port}/`, timeoutMs: 100 });
-      const dead = await startProxy(defer, { target: `http://${HOST}:${await closedPort()}/` });
+      const dead = await startProxy(defer, { target: `http://${HOST}:${await freePort()}/` });
       for (let i = 0; i < 20; i++) assert.equal((await ask(proxy.port, { method: 'POST', path: `/legacy/${i}`, body: 'x' })).status, 200);
       await Promise.all(Array.from({ length: 10 }, (_, i) => ask(proxy.port, { path: `/legacy/parallel/${i}` })));
       assert.equal((await ask(proxy.port, { path: '/hang'.replace('/', '/legacy/') })).status, 504);
@@ -567,6 +550,6 @@ describe('proxyHttpHandler: TLS and resources', () => {
       await sleep(30);
       for (const cleanup of defers.reverse()) await cleanup();
     }
-    await waitFor(() => (openFdCount() ?? 0) <= baseline, TIMEOUT_MS, `open file descriptors to return to ${baseline} (now ${openFdCount()})`);
+    await waitFor(() => openFdCount() <= baseline, TIMEOUT_MS, `open file descriptors to return to ${baseline} (now ${openFdCount()})`);
   });
 });

@@ -5,7 +5,6 @@
 // sockets left open.
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import * as net from 'node:net';
 import { once } from 'node:events';
@@ -18,6 +17,7 @@ import { HandshakeError } from '../../src/errors.js';
 import { proxyHttpHandler, proxyWebSocketRoute, type ProxyOptions, type ProxyWebSocketData } from '../../src/bridges/proxy.js';
 import { cleanupStack, sleep, waitFor } from '../_support/cleanup.js';
 import { needPeer } from '../_support/peers.js';
+import { freePort, openFdCount } from '../_support/resources.js';
 import { makeCertificate, OPENSSL_MISSING } from '../config/_certificates.js';
 import { AsyncQueue, patternBytes, withTimeout } from '../interop/_wait.js';
 
@@ -143,22 +143,6 @@ async function refusalStatus(url: string, options: Omit<ConnectOptions<undefined
   }
 }
 
-async function closedPort(): Promise<number> {
-  const server = net.createServer().listen(0, HOST);
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function openFdCount(): number | undefined {
-  try {
-    return readdirSync('/proc/self/fd').length;
-  } catch {
-    return undefined;
-  }
-}
-
 const next = <T>(queue: AsyncQueue<T>, what: string): Promise<T> => queue.next(TIMEOUT_MS, what);
 
 describe('proxyWebSocketRoute: opening', () => {
@@ -215,7 +199,7 @@ describe('proxyWebSocketRoute: opening', () => {
 
   it('refuses with 502 before any 101 when the backend is down, and logs it', async (t) => {
     const defer = cleanupStack(t);
-    const proxy = await startProxy(defer, { target: `http://${HOST}:${await closedPort()}/base` });
+    const proxy = await startProxy(defer, { target: `http://${HOST}:${await freePort()}/base` });
     assert.equal(await refusalStatus(`ws://${HOST}:${proxy.port}/legacy/x`), 502);
     assert.equal(proxy.opened.length, 0);
     assert.match(proxy.logs[0] ?? '', /websocket \/legacy\/x -> ws:\/\/127\.0\.0\.1:\d+\/base\/x: backend unreachable: ECONNREFUSED \(502\)/);
@@ -519,7 +503,7 @@ describe('proxyWebSocketRoute: resources', () => {
       const defer: Defer = (cleanup) => { defers.push(cleanup); };
       const backend = await startWsBackend(defer, { onConnection: (socket) => socket.on('message', (data) => socket.send(data as Buffer)) });
       const proxy = await startProxy(defer, { target: `http://${HOST}:${backend.port}/` });
-      const dead = await startProxy(defer, { target: `http://${HOST}:${await closedPort()}/` });
+      const dead = await startProxy(defer, { target: `http://${HOST}:${await freePort()}/` });
       const clients: Client[] = [];
       for (let i = 0; i < 10; i++) clients.push(await openClient(defer, `ws://${HOST}:${proxy.port}/legacy/${i}`));
       for (const client of clients) client.ws.send('x');
@@ -533,6 +517,6 @@ describe('proxyWebSocketRoute: resources', () => {
       await waitFor(() => backend.server.clients.size === 0, TIMEOUT_MS, 'the backend connections to close');
       for (const cleanup of defers.reverse()) await cleanup();
     }
-    await waitFor(() => (openFdCount() ?? 0) <= baseline, TIMEOUT_MS, `open file descriptors to return to ${baseline} (now ${openFdCount()})`);
+    await waitFor(() => openFdCount() <= baseline, TIMEOUT_MS, `open file descriptors to return to ${baseline} (now ${openFdCount()})`);
   });
 });

@@ -13,7 +13,7 @@ import { createServer } from '../../src/server/server.js';
 import { connect } from '../../src/client/connect.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
 import { tcpBridge, type TcpBridgeRoute } from '../../src/bridges/tcp-bridge.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, sleep, waitFor, waitForSteady } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const MiB = 1024 * 1024;
@@ -65,32 +65,6 @@ class Sink {
   received = 0;
   add(bytes: Buffer): void { this.#hash.update(bytes); this.received += bytes.length; }
   digest(): string { return this.#hash.digest('hex'); }
-}
-
-async function waitFor(condition: () => boolean, ms: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what()}`);
-    await sleep(10);
-  }
-}
-
-/** Resolves once `value()` has not changed for `quietMs` (the sender is stuck on backpressure). */
-async function plateau(value: () => number, quietMs: number, ms: number, what: string): Promise<number> {
-  const deadline = Date.now() + ms;
-  let last = value();
-  let since = Date.now();
-  for (;;) {
-    await sleep(25);
-    const now = value();
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) {
-      return now;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} never stopped growing (at ${now})`);
-  }
 }
 
 /** The target: sends TOTAL_BYTES of stream `seed` honouring backpressure, hashes what it receives, and ends once both are done. */
@@ -252,7 +226,7 @@ describe('tcpBridge: bulk transfer and bounded buffers', () => {
     const bridge = await startBridge(defer, target.port);
     const peak = sampleHeld(defer, bridge.route);
     const client = await startClient(defer, bridge.url, 4);
-    const stuckAt = await plateau(client.sent, 500, 30_000, 'what the client could send');
+    const stuckAt = await waitForSteady(client.sent, 500, 30_000, 'what the client could send');
     const held = bridge.route.connections()[0];
     t.diagnostic(`client stuck after ${stuckAt} of ${TOTAL_BYTES} bytes; bridge holds ${held?.pendingToTargetBytes} for the target`);
     assert.ok(stuckAt < TOTAL_BYTES / 2, `the client was held back (sent ${stuckAt} bytes)`);
@@ -274,7 +248,7 @@ describe('tcpBridge: bulk transfer and bounded buffers', () => {
     const peak = sampleHeld(defer, bridge.route);
     const client = await startClient(defer, bridge.url, 6);
     client.ws.pause();
-    const stuckAt = await plateau(target.written, 500, 30_000, 'what the target could write');
+    const stuckAt = await waitForSteady(target.written, 500, 30_000, 'what the target could write');
     const held = bridge.route.connections()[0];
     t.diagnostic(`target stuck after ${stuckAt} of ${TOTAL_BYTES} bytes; bridge holds ${held?.pendingToClientBytes} for the client`);
     assert.ok(stuckAt < TOTAL_BYTES / 2, `the target was held back (wrote ${stuckAt} bytes)`);

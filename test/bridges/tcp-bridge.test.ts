@@ -493,6 +493,13 @@ describe('tcpBridge: resources', () => {
 
 // ---- token mode ----
 
+/** A temporary directory for token files, removed after the test. */
+function tokenDir(defer: Defer): string {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-tokens-'));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** A target as a token file writes it. */
 function tokenSpec(target: TcpTarget): string {
   return 'path' in target ? `unix_socket:${target.path}` : `${target.host}:${target.port}`;
@@ -522,8 +529,7 @@ describe('tcpBridge: token mode', () => {
     const defer = cleanupStack(t);
     const alpha = await startTarget(defer, named('A'));
     const beta = await startTarget(defer, named('B'), 'unix');
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-tokens-'));
-    defer(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tokenDir(defer);
     const tokenFile = join(dir, 'targets.cfg');
     writeFileSync(tokenFile, `# VNC hosts\nalpha: ${tokenSpec(alpha.target)}\nbeta: ${tokenSpec(beta.target)}\nthis line is broken\n`);
     const bridge = await startBridge(defer, { tokenFile });
@@ -545,8 +551,7 @@ describe('tcpBridge: token mode', () => {
     const defer = cleanupStack(t);
     const alpha = await startTarget(defer, named('A'));
     const beta = await startTarget(defer, named('B'));
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-tokens-'));
-    defer(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tokenDir(defer);
     const tokenFile = join(dir, 'targets.cfg');
     writeFileSync(tokenFile, `alpha: ${tokenSpec(alpha.target)}\nbeta: ${tokenSpec(beta.target)}\n`);
     const bridge = await startBridge(defer, { tokenFile, allow: [tokenSpec(alpha.target)] });
@@ -560,8 +565,7 @@ describe('tcpBridge: token mode', () => {
     const defer = cleanupStack(t);
     const alpha = await startTarget(defer, named('A'));
     const beta = await startTarget(defer, named('B'));
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-tokens-'));
-    defer(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tokenDir(defer);
     const tokenFile = join(dir, 'targets.cfg');
     writeFileSync(tokenFile, `one: ${tokenSpec(alpha.target)}\n`);
     const bridge = await startBridge(defer, { tokenFile });
@@ -577,8 +581,7 @@ describe('tcpBridge: token mode', () => {
   it('refuses with 500 while the token file cannot be read, and recovers when it is back', async (t) => {
     const defer = cleanupStack(t);
     const alpha = await startTarget(defer, named('A'));
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-tokens-'));
-    defer(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tokenDir(defer);
     const tokenFile = join(dir, 'targets.cfg');
     const bridge = await startBridge(defer, { tokenFile });
     assert.equal(await refusedStatus(bridge, '/tcp?token=one'), 500);
@@ -591,8 +594,7 @@ describe('tcpBridge: token mode', () => {
     const defer = cleanupStack(t);
     const alpha = await startTarget(defer, named('A'));
     const beta = await startTarget(defer, named('B'));
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-tokens-'));
-    defer(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tokenDir(defer);
     writeFileSync(join(dir, 'a.cfg'), `one: ${tokenSpec(alpha.target)}\n`);
     writeFileSync(join(dir, 'b.cfg'), `two: ${tokenSpec(beta.target)}\n`);
     writeFileSync(join(dir, '.a.cfg.swp'), `one: ${tokenSpec(beta.target)}\n`);

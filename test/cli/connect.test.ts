@@ -10,7 +10,7 @@ import { existsSync, readFileSync, promises as fsp } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cleanupStack, waitFor } from '../_support/cleanup.js';
+import { cleanupStack, waitFor, waitForSteady } from '../_support/cleanup.js';
 import { cliPath } from '../_support/cli-server.js';
 import { makeCertificate, OPENSSL_MISSING, type TestCertificate } from '../config/_certificates.js';
 import { rawHttpServer, tlsServer, unixSocketServer } from '../client/_servers.js';
@@ -21,24 +21,6 @@ import { assertUsageError, runCli, startServer, type Defer } from './_cli.js';
 import { runConnect, spawnConnect, startEmbedded } from './_connect.js';
 
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/** Resolves once `value()` has not changed for `quietMs` (polled every 50 ms); throws after `timeoutMs`. */
-async function waitForStall(value: () => number, quietMs: number, timeoutMs: number, what: string): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  let last = value();
-  let since = Date.now();
-  for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const now = value();
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) {
-      return now;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} to stall`);
-  }
-}
 
 /** A raw server that answers every handshake with a 302 to `location`. */
 async function redirector(defer: Defer, location: string): Promise<string> {
@@ -311,7 +293,7 @@ describe('switchyard connect: flow control', () => {
     run.child.stdout.pause();
     await waitFor(() => sent > 0, 5000, 'the flood to start');
     // The server stalls once the CLI stops reading its socket: stdout is full and the CLI waits for 'drain'.
-    await waitForStall(() => sent, 500, 15_000, 'the flood');
+    await waitForSteady(() => sent, 500, 15_000, 'the flood');
     // The reader goes away (`| head -1`): the pending write fails with EPIPE, and 'drain' will never come.
     run.child.stdout.destroy();
     const result = await run.exit(10_000);

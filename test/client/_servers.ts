@@ -11,6 +11,9 @@ import { createServer, type Switchyard, type WebSocketRoute } from '../../src/se
 import { HandshakeError } from '../../src/errors.js';
 import { withTimeout } from '../_support/cleanup.js';
 
+/** A port nothing listens on (it was free a moment ago). */
+export { freePort as closedPort } from '../_support/resources.js';
+
 export const HOST = '127.0.0.1';
 export const TIMEOUT_MS = 3000;
 
@@ -130,15 +133,6 @@ export async function rawHttpServer(defer: Defer, answer: (head: string, socket:
 
 export function socketClosed(socket: net.Socket): Promise<void> {
   return socket.destroyed ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));
-}
-
-/** A port nothing listens on (it was free a moment ago). */
-export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export async function expectHandshakeError(promise: Promise<unknown>, code: string, status: number): Promise<HandshakeError> {

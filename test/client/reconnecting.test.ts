@@ -16,6 +16,7 @@ import type { WebSocket } from '../../src/transport/websocket.js';
 import { HandshakeError } from '../../src/errors.js';
 import { cleanupStack, sleep, waitFor, withTimeout } from '../_support/cleanup.js';
 import { startFrameTap } from '../_support/frame-tap.js';
+import { freePort } from '../_support/resources.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 10_000;
@@ -33,14 +34,6 @@ function open<Data = undefined>(defer: Defer, url: string, options: Parameters<t
   const client = connectReconnecting<Data>(url, options);
   defer(() => client.close());
   return client;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function recordEvents<Data>(client: ReconnectingClient<Data>): { [E in keyof ReconnectingEvents<Data>]: Array<ReconnectingEvents<Data>[E]> } {

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { programPath } from '../_support/peers.js';
+import { freePort as probeFreePort } from '../_support/resources.js';
 import { withTimeout } from '../interop/_wait.js';
 
 export const deployDocPath = fileURLToPath(new URL('../../../docs/deploy.md', import.meta.url));
@@ -46,13 +47,8 @@ export function withoutLine(text: string, needle: string, block: string): string
 }
 
 /** A port that was free a moment ago (bind :0, read it, close): the caller retries if someone took it since. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await withTimeout(once(server, 'listening'), startTimeoutMs, 'a probe socket to listen');
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+export function freePort(): Promise<number> {
+  return withTimeout(probeFreePort(), startTimeoutMs, 'a probe socket to listen');
 }
 
 export interface RunningProxy {

@@ -7,27 +7,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer as createNetServer, connect as netConnect } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import type { TestContext } from 'node:test';
 import { needPeer, programPath, websocketdMissing } from '../_support/peers.js';
 import { sleep } from '../_support/cleanup.js';
+import { freePort } from '../_support/resources.js';
 import { processBridge } from '../../src/bridges/process-bridge.js';
 import { fixture, openClient, serve, type ClientEvent } from '../bridges/fixtures/harness.js';
 
 const HOST = '127.0.0.1';
 const GREETER = ['/bin/sh', fixture('greeter.sh')];
-
-/** A port that was free a moment ago (websocketd needs an explicit one). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function acceptsConnections(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -14,6 +14,7 @@ import { connect } from '../../src/client/connect.js';
 import { tcpBridge } from '../../src/bridges/tcp-bridge.js';
 import { needPeer, programPath, websockifyMissing } from '../_support/peers.js';
 import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { freePort } from '../_support/resources.js';
 
 const HOST = '127.0.0.1';
 const BANNER = Buffer.from('RFB 003.008\n');
@@ -101,14 +102,6 @@ async function startRfbTarget(defer: Defer): Promise<RfbTarget> {
     server.close(() => resolve());
   }));
   return target;
-}
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, HOST, resolve));
-  const port = (probe.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 /** Runs `websockify 127.0.0.1:PORT 127.0.0.1:TARGET` in its own process group; stopped (the group, by its PID) on cleanup. */

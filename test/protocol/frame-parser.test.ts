@@ -7,7 +7,7 @@ import { ProtocolError } from '../../src/errors.js';
 import { FrameParser, type FrameSink } from '../../src/protocol/frame-parser.js';
 import {
   assertFailed, assertFailsAllWays, closeBody, encodeFrame, forEachWay, messagesOf, open, Op, ownChunk, peerFrame, ROLES, Rng,
-  splitAt, summarize, takeFrames, wronglyMaskedFrame, type TestRole,
+  splitAt, summarize, wronglyMaskedFrame, type TestRole,
 } from '../_support/recorder.js';
 
 /** The header bytes of a frame the peer of `role` would send with this declared length. */

@@ -9,19 +9,11 @@ import type { ServerOptions } from '../../src/server/options.js';
 import type { WebSocket } from '../../src/transport/websocket.js';
 import { Opcode, close as closeFrame, patternBytes, text } from '../_support/frames.js';
 import { openRawClient, type RawClient } from '../_support/raw-client.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, sleep, waitFor } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 
 
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 interface Started { port: number; client: RawClient; ws: WebSocket<undefined>; drains: () => number }
 

@@ -12,7 +12,7 @@ import { ReadyState } from '../../src/protocol/constants.js';
 import { Opcode, describeFrame } from '../_support/frames.js';
 import type { ServerFrame } from '../_support/frames.js';
 import { openRawClient, type RawClient } from '../_support/raw-client.js';
-import { cleanupStack, sleep } from '../_support/cleanup.js';
+import { cleanupStack, waitFor } from '../_support/cleanup.js';
 
 const HOST = '127.0.0.1';
 const TIMEOUT_MS = 5000;
@@ -24,14 +24,6 @@ const MAX_HEADER_BYTES = 10;
 type Defer = (cleanup: () => unknown) => void;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-async function waitFor(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 interface Drop { ws: WebSocket<undefined>; bytes: number; topic: string | undefined }
 

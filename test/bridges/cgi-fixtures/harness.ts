@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
-import { existsSync, promises as fsp, readdirSync } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import * as net from 'node:net';
+
+export { openFdCount } from '../../_support/resources.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -148,10 +150,6 @@ export function processExists(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-export function openFdCount(): number {
-  return readdirSync('/proc/self/fd').length;
 }
 
 /** Polls `condition` every 20 ms until it holds; fails with `what` after `timeoutMs`. */
